@@ -1,0 +1,3 @@
+from momoshtrem.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""The JSON REST API at /api/: routes, request validation, error mapping.
+
+Handlers stay thin: they validate the JSON, call the library, and serialise
+the records. Every error a user can cause answers `{"error": "..."}` with a
+4xx status; the library is never left half-changed (its writes are
+transactions).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from momoshtrem import __version__
+from momoshtrem.library.assign import Assigner
+from momoshtrem.library.errors import InvalidInput, LibraryError, Unavailable
+from momoshtrem.library.store import Library
+from momoshtrem.tmdb.client import TmdbClient
+from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
+from momoshtrem.torrent.sources import MagnetSource, SourceError, normalise_info_hash, parse_source
+
+log = logging.getLogger(__name__)
+
+MetadataFetcher = Callable[[MagnetSource], TorrentMeta]
+
+_ROUTES = Map(
+    [
+        Rule("/api/health", endpoint="health", methods=["GET"]),
+        Rule("/api/movies", endpoint="list_movies", methods=["GET"]),
+        Rule("/api/movies", endpoint="add_movie", methods=["POST"]),
+        Rule("/api/movies/<int:item_id>", endpoint="get_movie", methods=["GET"]),
+        Rule("/api/movies/<int:item_id>", endpoint="delete_movie", methods=["DELETE"]),
+        Rule("/api/movies/<int:item_id>/assign", endpoint="assign_movie", methods=["POST"]),
+        Rule("/api/movies/<int:item_id>/assign", endpoint="unassign_movie", methods=["DELETE"]),
+        Rule("/api/shows", endpoint="list_shows", methods=["GET"]),
+        Rule("/api/shows", endpoint="add_show", methods=["POST"]),
+        Rule("/api/shows/<int:item_id>", endpoint="get_show", methods=["GET"]),
+        Rule("/api/shows/<int:item_id>", endpoint="delete_show", methods=["DELETE"]),
+        Rule("/api/shows/<int:item_id>/assign", endpoint="assign_show", methods=["POST"]),
+        Rule("/api/episodes/<int:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
+        Rule("/api/torrents", endpoint="list_torrents", methods=["GET"]),
+        Rule("/api/torrents/<info_hash>", endpoint="get_torrent", methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+
+
+@dataclass
+class ApiContext:
+    library: Library
+    assigner: Assigner
+    tmdb: TmdbClient | None
+    fetch_metadata: MetadataFetcher | None
+    max_upload_bytes: int
+
+
+class ApiApp:
+    def __init__(self, context: ApiContext) -> None:
+        self.ctx = context
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        request.max_content_length = self.ctx.max_upload_bytes
+        request.max_form_memory_size = self.ctx.max_upload_bytes
+        try:
+            endpoint, args = _ROUTES.bind_to_environ(environ).match()
+            response = getattr(self, endpoint)(request, **args)
+        except LibraryError as exc:
+            response = _error(exc.status, str(exc), exc.details)
+        except RequestEntityTooLarge:
+            response = _error(413, f"the request body is larger than {self.ctx.max_upload_bytes} bytes")
+        except HTTPException as exc:
+            response = _error(exc.code or 500, exc.description or exc.name)
+        except Exception:  # the server keeps serving; the log has the traceback
+            log.exception("API %s %s failed", request.method, request.path)
+            response = _error(500, "internal error; see the server log")
+        return response(environ, start_response)
+
+    # -- routes ---------------------------------------------------------------
+
+    def health(self, request: Request) -> Response:
+        return _json({"status": "ok", "version": __version__})
+
+    def list_movies(self, request: Request) -> Response:
+        return _json([asdict(m) for m in self.ctx.library.list_movies()])
+
+    def add_movie(self, request: Request) -> Response:
+        body = _json_body(request, allowed={"title", "year", "tmdb_id"})
+        if "tmdb_id" in body:
+            tmdb_id = _int_field(body, "tmdb_id", minimum=1)
+            self.ctx.library.refuse_known_tmdb_id("movie", tmdb_id)
+            info = self._tmdb().movie(tmdb_id)
+            movie = self.ctx.library.add_movie(info.title, info.year, info.tmdb_id)
+        else:
+            movie = self.ctx.library.add_movie(_title(body), _year(body))
+        return _json(asdict(movie), status=201)
+
+    def get_movie(self, request: Request, item_id: int) -> Response:
+        return _json(asdict(self.ctx.library.get_movie(item_id)))
+
+    def delete_movie(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.delete_movie(item_id)
+        return Response(status=204)
+
+    def assign_movie(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.get_movie(item_id)
+        report = self.ctx.assigner.assign_movie(item_id, self._torrent_from(request))
+        return _json(report.to_json())
+
+    def unassign_movie(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.unassign_movie(item_id)
+        return Response(status=204)
+
+    def list_shows(self, request: Request) -> Response:
+        return _json([asdict(s) for s in self.ctx.library.list_shows()])
+
+    def add_show(self, request: Request) -> Response:
+        body = _json_body(request, allowed={"title", "year", "tmdb_id", "seasons"})
+        if "tmdb_id" in body:
+            tmdb_id = _int_field(body, "tmdb_id", minimum=1)
+            seasons = body.get("seasons")
+            if seasons is not None and (
+                not isinstance(seasons, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                         for n in seasons)
+            ):
+                raise InvalidInput("'seasons' must be a list of season numbers")
+            self.ctx.library.refuse_known_tmdb_id("show", tmdb_id)  # before spending TMDB requests
+            info = self._tmdb().show(tmdb_id, seasons)
+            show = self.ctx.library.add_show(info.title, info.year, info.tmdb_id, info.seasons)
+        else:
+            if "seasons" in body:
+                raise InvalidInput("'seasons' goes with 'tmdb_id'; without TMDB the torrent's files make the seasons")
+            show = self.ctx.library.add_show(_title(body), _year(body))
+        return _json(asdict(show), status=201)
+
+    def get_show(self, request: Request, item_id: int) -> Response:
+        return _json(asdict(self.ctx.library.get_show(item_id)))
+
+    def delete_show(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.delete_show(item_id)
+        return Response(status=204)
+
+    def assign_show(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.get_show(item_id)
+        report = self.ctx.assigner.assign_show(item_id, self._torrent_from(request))
+        return _json(report.to_json())
+
+    def unassign_episode(self, request: Request, item_id: int) -> Response:
+        self.ctx.library.unassign_episode(item_id)
+        return Response(status=204)
+
+    def list_torrents(self, request: Request) -> Response:
+        return _json([asdict(t) for t in self.ctx.library.list_torrents()])
+
+    def get_torrent(self, request: Request, info_hash: str) -> Response:
+        try:
+            info_hash = normalise_info_hash(info_hash)
+        except SourceError as exc:
+            raise InvalidInput(str(exc)) from None
+        return _json(asdict(self.ctx.library.get_torrent(info_hash)))
+
+    # -- helpers --------------------------------------------------------------
+
+    def _tmdb(self) -> TmdbClient:
+        if self.ctx.tmdb is None:
+            raise Unavailable("TMDB is not configured: set tmdb.api_key, or add with a title and year")
+        return self.ctx.tmdb
+
+    def _torrent_from(self, request: Request) -> TorrentMeta:
+        """The torrent named by an assign request: an uploaded file, base64 bytes, a magnet or an info-hash."""
+        if request.mimetype == "multipart/form-data":
+            upload = request.files.get("torrent")
+            if upload is None:
+                raise InvalidInput("the multipart body has no file field named 'torrent'")
+            return _parse_torrent(upload.read())
+        body = _json_body(request, allowed={"source", "torrent"})
+        if ("source" in body) == ("torrent" in body):
+            raise InvalidInput("give exactly one of 'source' (magnet or info-hash) and 'torrent' (base64 .torrent)")
+        if "torrent" in body:
+            if not isinstance(body["torrent"], str):
+                raise InvalidInput("'torrent' must be the .torrent file's bytes in base64")
+            try:
+                data = base64.b64decode(body["torrent"], validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInput("'torrent' is not valid base64") from None
+            return _parse_torrent(data)
+        try:
+            source = parse_source(body["source"])
+        except SourceError as exc:
+            raise InvalidInput(str(exc)) from None
+        if self.ctx.fetch_metadata is None:
+            raise Unavailable("assigning by magnet or info-hash needs the torrent engine, which is not running")
+        return self.ctx.fetch_metadata(source)
+
+
+def _parse_torrent(data: bytes) -> TorrentMeta:
+    try:
+        return parse_torrent(data)
+    except MetainfoError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _error(status: int, message: str, details: dict | None = None) -> Response:
+    return _json({"error": message, **(details or {})}, status=status)
+
+
+def _json_body(request: Request, allowed: set[str]) -> dict:
+    if request.mimetype != "application/json":
+        raise InvalidInput("send a JSON body with Content-Type: application/json")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}'; expected: {', '.join(sorted(allowed))}")
+    return body
+
+
+def _int_field(body: dict, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"'{key}' must be a whole number")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise InvalidInput(f"'{key}' is out of range")
+    return value
+
+
+def _title(body: dict) -> str:
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidInput("'title' is required (or 'tmdb_id' when TMDB is configured)")
+    return title
+
+
+def _year(body: dict) -> int | None:
+    if body.get("year") is None:
+        return None
+    return _int_field(body, "year", minimum=1870, maximum=2200)

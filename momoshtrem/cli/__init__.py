@@ -1,0 +1,1 @@
+"""The command line: `serve`, and clients of a running server's API."""

@@ -1,0 +1,225 @@
+"""`momoshtrem`: `serve` runs the server; every other command is a client of its REST API.
+
+One process owns the database (and later the torrent session), so the
+client commands never open the database themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from momoshtrem import __version__
+from momoshtrem.cli.client import DEFAULT_URL, ApiClient, ClientError
+from momoshtrem.config import ConfigError, load_config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "serve":
+        return _serve(args)
+    client = ApiClient(args.server or os.environ.get("MOMOSHTREM_URL") or DEFAULT_URL)
+    try:
+        result = args.handler(client, args)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else args.render(result))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.logging.level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    from momoshtrem.server import Server  # imported late: client commands need no libtorrent
+
+    try:
+        server = Server(config)
+    except OSError as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return 1
+    server.serve_forever()
+    return 0
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def _movie_add(client: ApiClient, args: argparse.Namespace) -> Any:
+    body = {"tmdb_id": args.tmdb} if args.tmdb else {"title": args.title, "year": args.year}
+    if not args.tmdb and not args.title:
+        raise ClientError("give a TITLE (with --year), or --tmdb ID")
+    return client.call("POST", "/api/movies", body)
+
+
+def _show_add(client: ApiClient, args: argparse.Namespace) -> Any:
+    if args.tmdb:
+        body: dict[str, Any] = {"tmdb_id": args.tmdb}
+        if args.seasons:
+            body["seasons"] = _season_list(args.seasons)
+    elif args.title:
+        body = {"title": args.title, "year": args.year}
+    else:
+        raise ClientError("give a TITLE (with --year), or --tmdb ID")
+    return client.call("POST", "/api/shows", body)
+
+
+def _season_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ClientError(f"--seasons takes numbers separated by commas, not '{text}'") from None
+
+
+def _ls(client: ApiClient, args: argparse.Namespace) -> Any:
+    rows = []
+    pending = [args.path]
+    while pending:
+        for entry in client.list_dir(pending.pop(0)):
+            rows.append({"path": entry.path + ("/" if entry.is_folder else ""), "size": entry.size, "folder": entry.is_folder})
+            if entry.is_folder and args.recursive:
+                pending.append(entry.path)
+    return sorted(rows, key=lambda r: r["path"])
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _render_movies(movies: list[dict]) -> str:
+    rows = [[m["id"], m["title"], m["year"] or "", m["tmdb_id"] or "", _assigned(m["assignment"])] for m in movies]
+    return tabulate(rows, headers=["id", "title", "year", "tmdb", "assigned file"]) if rows else "no movies"
+
+
+def _render_movie(movie: dict) -> str:
+    return _render_movies([movie])
+
+
+def _render_shows(shows: list[dict]) -> str:
+    rows = [[s["id"], s["title"], s["year"] or "", s["tmdb_id"] or "", s["seasons"], s["episodes"],
+             s["assigned_episodes"]] for s in shows]
+    return tabulate(rows, headers=["id", "title", "year", "tmdb", "seasons", "episodes", "assigned"]) if rows else "no shows"
+
+
+def _render_show(show: dict) -> str:
+    head = f"{show['title']} ({show['year'] or '?'})  id {show['id']}" + (f"  tmdb {show['tmdb_id']}" if show["tmdb_id"] else "")
+    rows = [
+        [e["id"], f"S{e['season']:02d}E{e['number']:02d}", e["name"] or "", e["air_date"] or "", _assigned(e["assignment"])]
+        for season in show["seasons"]
+        for e in season["episodes"]
+    ]
+    return head + "\n" + (tabulate(rows, headers=["episode id", "episode", "name", "aired", "assigned file"]) if rows else "no episodes")
+
+
+def _render_report(report: dict) -> str:
+    rows = [[f["path"], _episodes(f) or "movie", f["confidence"]] for f in report["matched"]]
+    lines = [f"torrent {report['info_hash']}  {report['torrent_name']}"]
+    if rows:
+        lines.append(tabulate(rows, headers=["matched file", "as", "confidence"]))
+    if report["unmatched"]:
+        lines.append(tabulate([[f["path"], f["reason"]] for f in report["unmatched"]], headers=["not used", "why"]))
+    return "\n\n".join(lines)
+
+
+def _render_tree(rows: list[dict]) -> str:
+    return "\n".join(f"{r['size']:>14,}  {r['path']}" if not r["folder"] else f"{'':>14}  {r['path']}" for r in rows) or "(empty)"
+
+
+def _render_created(item: dict) -> str:
+    return f"added {item['title']} ({item['year'] or '?'}) with id {item['id']}"
+
+
+def _assigned(assignment: dict | None) -> str:
+    if not assignment:
+        return "-"
+    quality = " ".join(x for x in (assignment["resolution"], assignment["source"]) if x)
+    return f"{assignment['file_path']}" + (f"  [{quality}]" if quality else "")
+
+
+def _episodes(report_file: dict) -> str:
+    if report_file.get("season") is None:
+        return ""
+    return ",".join(f"S{report_file['season']:02d}E{e:02d}" for e in report_file["episodes"])
+
+
+def _done(_: Any) -> str:
+    return "done"
+
+
+# -- argument parsing --------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="momoshtrem", description="A movie and TV library as a WebDAV share, streamed from BitTorrent.")
+    parser.add_argument("--version", action="version", version=f"momoshtrem {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", metavar="URL", help=f"the server's URL (env MOMOSHTREM_URL, default {DEFAULT_URL})")
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("-c", "--config", metavar="PATH", help="config file (defaults are built in)")
+
+    def command(group: Any, name: str, help: str, handler: Any, render: Any) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help, parents=[common])
+        sub.set_defaults(handler=handler, render=render)
+        return sub
+
+    movie = commands.add_parser("movie", help="movies in the library").add_subparsers(dest="action", required=True)
+    add = command(movie, "add", "add a movie by title and year, or by TMDB id", _movie_add, _render_created)
+    add.add_argument("title", nargs="?")
+    add.add_argument("--year", type=int)
+    add.add_argument("--tmdb", type=int, metavar="ID")
+    command(movie, "list", "list movies", lambda c, a: c.call("GET", "/api/movies"), _render_movies)
+    get = command(movie, "get", "one movie", lambda c, a: c.call("GET", f"/api/movies/{a.id}"), _render_movie)
+    get.add_argument("id", type=int)
+    rm = command(movie, "rm", "remove a movie", lambda c, a: c.call("DELETE", f"/api/movies/{a.id}"), _done)
+    rm.add_argument("id", type=int)
+
+    show = commands.add_parser("show", help="TV shows in the library").add_subparsers(dest="action", required=True)
+    add = command(show, "add", "add a show by title and year, or by TMDB id", _show_add, _render_created)
+    add.add_argument("title", nargs="?")
+    add.add_argument("--year", type=int)
+    add.add_argument("--tmdb", type=int, metavar="ID")
+    add.add_argument("--seasons", metavar="N,N", help="with --tmdb: only these seasons")
+    command(show, "list", "list shows", lambda c, a: c.call("GET", "/api/shows"), _render_shows)
+    get = command(show, "get", "one show with its episodes", lambda c, a: c.call("GET", f"/api/shows/{a.id}"), _render_show)
+    get.add_argument("id", type=int)
+    rm = command(show, "rm", "remove a show with its seasons and episodes",
+                 lambda c, a: c.call("DELETE", f"/api/shows/{a.id}"), _done)
+    rm.add_argument("id", type=int)
+
+    assign = commands.add_parser("assign", help="assign a torrent to a movie or a show").add_subparsers(dest="action", required=True)
+    for kind in ("movie", "show"):
+        sub = command(assign, kind, f"assign a torrent to a {kind}",
+                      lambda c, a, kind=kind: c.assign(kind, a.id, a.source), _render_report)
+        sub.add_argument("id", type=int)
+        sub.add_argument("source", help="a .torrent file, a magnet URI or a 40-hex info-hash")
+
+    unassign = commands.add_parser("unassign", help="remove an assignment").add_subparsers(dest="action", required=True)
+    sub = command(unassign, "movie", "unassign a movie", lambda c, a: c.call("DELETE", f"/api/movies/{a.id}/assign"), _done)
+    sub.add_argument("id", type=int)
+    sub = command(unassign, "episode", "unassign one episode",
+                  lambda c, a: c.call("DELETE", f"/api/episodes/{a.id}/assign"), _done)
+    sub.add_argument("id", type=int)
+
+    ls = command(commands, "ls", "list the share's tree", _ls, _render_tree)
+    ls.add_argument("path", nargs="?", default="/")
+    ls.add_argument("-R", "--recursive", action="store_true")
+    return parser

@@ -1,0 +1,186 @@
+"""Configuration: embedded defaults <- config.yaml <- MOMOSHTREM_<SECTION>_<KEY> environment.
+
+Every setting lives in a typed dataclass field, so the defaults, the validation
+and the list of known keys come from one place. A typo in a key or a wrong type
+fails at start, naming the key, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ENV_PREFIX = "MOMOSHTREM_"
+# Environment variables with the prefix that are not settings of the server.
+ENV_NOT_SETTINGS = {"MOMOSHTREM_URL"}
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, of the wrong type or out of range."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 4444
+    threads: int = 64
+    socket_timeout: int = 300
+    block_size: int = 262144
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass
+class LibraryConfig:
+    database: str = "./data/library.db"
+
+
+@dataclass
+class TorrentConfig:
+    data_dir: str = "./data/torrents"
+
+
+@dataclass
+class TmdbConfig:
+    api_key: str = ""
+    base_url: str = "https://api.themoviedb.org/3"
+    language: str = "en-US"
+    timeout: float = 10.0
+
+
+@dataclass
+class LoggingConfig:
+    level: str = "info"
+
+
+@dataclass
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    torrent: TorrentConfig = field(default_factory=TorrentConfig)
+    tmdb: TmdbConfig = field(default_factory=TmdbConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+_LOG_LEVELS = {"debug", "info", "warning", "error"}
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration; raise ConfigError naming the bad key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    environ = os.environ if environ is None else environ
+    config = Config()
+    for section_name, section_values in raw.items():
+        section = _section(config, section_name, where=str(path))
+        if section_values is None:
+            continue
+        if not isinstance(section_values, dict):
+            raise ConfigError(f"{section_name}: expected a mapping of keys, got {section_values!r}")
+        for key, value in section_values.items():
+            _assign(section, section_name, str(key), value, from_env=False)
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        section_name, _, key = name[len(ENV_PREFIX):].lower().partition("_")
+        section = _section(config, section_name, where=f"environment variable {name}")
+        _assign(section, section_name, key, value, from_env=True, env_name=name)
+    _check_ranges(config)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping of sections")
+    return data
+
+
+def _section(config: Config, name: str, where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(config)}
+    if name not in known:
+        raise ConfigError(f"unknown config section '{name}' ({where}); known: {', '.join(sorted(known))}")
+    return getattr(config, name)
+
+
+def _assign(section: Any, section_name: str, key: str, value: Any, *, from_env: bool, env_name: str = "") -> None:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    full_key = f"{section_name}.{key}"
+    if key not in fields:
+        origin = f" (from {env_name})" if env_name else ""
+        raise ConfigError(f"unknown config key '{full_key}'{origin}; known in '{section_name}': {', '.join(sorted(fields))}")
+    expected = typing.get_type_hints(type(section))[key]
+    if from_env:
+        value = _parse_env_value(value, expected)
+    setattr(section, key, _coerce(full_key, value, expected))
+
+
+def _parse_env_value(text: str, expected: Any) -> Any:
+    """Environment values are strings; a str setting keeps them verbatim (an API key of digits stays a string)."""
+    if expected is str:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _coerce(full_key: str, value: Any, expected: Any) -> Any:
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(expected)
+        if value is None and type(None) in options:
+            return None
+        expected = next(o for o in options if o is not type(None))
+        origin = typing.get_origin(expected)
+    if origin is list:
+        (item_type,) = typing.get_args(expected)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{full_key}': expected a list, got {value!r}")
+        return [_coerce(f"{full_key}[{i}]", v, item_type) for i, v in enumerate(value)]
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+    elif expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif expected is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"config key '{full_key}': expected {expected.__name__}, got {value!r}")
+
+
+def _check_ranges(config: Config) -> None:
+    if not 0 <= config.server.port <= 65535:
+        raise ConfigError(f"config key 'server.port': {config.server.port} is not a TCP port")
+    for key in ("threads", "socket_timeout", "block_size", "max_upload_bytes"):
+        if getattr(config.server, key) <= 0:
+            raise ConfigError(f"config key 'server.{key}': must be positive")
+    if config.logging.level.lower() not in _LOG_LEVELS:
+        raise ConfigError(f"config key 'logging.level': one of {', '.join(sorted(_LOG_LEVELS))}")
+    if config.tmdb.timeout <= 0:
+        raise ConfigError("config key 'tmdb.timeout': must be positive")

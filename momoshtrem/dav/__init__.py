@@ -1,0 +1,1 @@
+"""The read-only WebDAV share: the library tree served by WsgiDAV."""

@@ -1,0 +1,83 @@
+"""The WebDAV application: WsgiDAV with the library provider, behind a gate.
+
+The gate decides, before WsgiDAV calls `start_response`, what WsgiDAV would
+otherwise get wrong for this share: it refuses `Depth: infinity` (a whole
+library walk per request) and answers 503 to a GET when no engine can stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from momoshtrem.dav.provider import ContentOpener, LibraryProvider
+from momoshtrem.library.tree import FileNode, TreeCache
+
+log = logging.getLogger(__name__)
+
+_FINITE_DEPTH_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>\n'
+)
+
+
+def request_path(environ: dict) -> str:
+    """PATH_INFO as text: WSGI hands it over as latin-1-decoded bytes (PEP 3333)."""
+    raw = environ.get("PATH_INFO", "")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return raw
+
+
+class ShareGate:
+    def __init__(self, dav_app: Callable, trees: TreeCache, can_stream: Callable[[], bool]) -> None:
+        self._dav_app = dav_app
+        self._trees = trees
+        self._can_stream = can_stream
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "")
+        if method == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").strip().lower() == "infinity":
+            # RFC 4918 9.1: a server may refuse infinite depth with 403 and this precondition.
+            start_response("403 Forbidden", [
+                ("Content-Type", "application/xml; charset=utf-8"),
+                ("Content-Length", str(len(_FINITE_DEPTH_BODY))),
+            ])
+            return [_FINITE_DEPTH_BODY]
+        if method == "GET" and not self._can_stream():
+            node = self._trees.tree().lookup(request_path(environ))
+            if isinstance(node, FileNode):
+                body = b"Streaming is not available: the torrent engine is not running on this server.\n"
+                start_response("503 Service Unavailable", [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Retry-After", "60"),
+                ])
+                return [body]
+        return self._dav_app(environ, start_response)
+
+
+def build_dav_app(trees: TreeCache, open_content: ContentOpener | None, block_size: int) -> ShareGate:
+    provider = LibraryProvider(trees, open_content)
+    config = {
+        "provider_mapping": {"/": provider},
+        "simple_dc": {"user_mapping": {"*": True}},
+        "http_authenticator": {"accept_basic": True, "accept_digest": False, "default_to_digest": False},
+        "dir_browser": {
+            "enable": True,
+            "davmount": False,
+            "ms_sharepoint_support": False,
+            "libre_office_support": False,
+            "response_trailer": "momoshtrem",
+        },
+        "lock_storage": None,
+        "property_manager": None,
+        "block_size": block_size,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "suppress_version_info": True,
+    }
+    return ShareGate(WsgiDAVApp(config), trees, can_stream=lambda: provider.open_content is not None)

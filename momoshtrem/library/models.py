@@ -1,0 +1,60 @@
+"""Library records as plain dataclasses; the JSON API serialises them with `asdict`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Assignment:
+    info_hash: str
+    file_index: int
+    file_path: str
+    file_size: int
+    resolution: str | None
+    source: str | None
+    assigned_at: int
+
+
+@dataclass
+class Movie:
+    id: int
+    title: str
+    year: int | None
+    tmdb_id: int | None
+    assignment: Assignment | None = None
+
+
+@dataclass
+class Episode:
+    id: int
+    season: int
+    number: int
+    name: str | None
+    air_date: str | None
+    assignment: Assignment | None = None
+
+
+@dataclass
+class Season:
+    number: int
+    name: str | None
+    episodes: list[Episode] = field(default_factory=list)
+
+
+@dataclass
+class Show:
+    id: int
+    title: str
+    year: int | None
+    tmdb_id: int | None
+    seasons: list[Season] = field(default_factory=list)
+
+
+@dataclass
+class TorrentRecord:
+    info_hash: str
+    name: str
+    total_size: int
+    piece_length: int
+    added_at: int

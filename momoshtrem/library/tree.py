@@ -1,0 +1,183 @@
+"""The share's virtual tree, built from the library alone.
+
+`build_tree` is pure: library records in, folders and files out. `TreeCache`
+rebuilds it only when the library has changed since the last build, so a
+PROPFIND or HEAD costs a dictionary lookup, never a query per item, and never
+touches a torrent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Union
+
+from momoshtrem.library import media, naming
+from momoshtrem.library.models import Assignment, Movie
+from momoshtrem.library.store import AssignedEpisode, Library
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileNode:
+    name: str
+    info_hash: str
+    file_index: int
+    file_path: str  # inside the torrent
+    size: int
+    modified: int  # unix seconds: when the assignment was made
+    etag: str
+    content_type: str
+
+
+@dataclass
+class FolderNode:
+    name: str
+    modified: int
+    children: dict[str, "Node"] = field(default_factory=dict)
+
+
+Node = Union[FileNode, FolderNode]
+
+
+class Tree:
+    """Folders and files by path. Paths are '/'-separated; lookups are exact after NFC normalisation."""
+
+    def __init__(self, root: FolderNode) -> None:
+        self.root = root
+        self._by_path: dict[tuple[str, ...], Node] = {}
+        self._index((), root)
+
+    def lookup(self, path: str) -> Node | None:
+        return self._by_path.get(split_path(path))
+
+    def _index(self, key: tuple[str, ...], node: Node) -> None:
+        self._by_path[key] = node
+        if isinstance(node, FolderNode):
+            for name, child in node.children.items():
+                self._index(key + (name,), child)
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    return tuple(unicodedata.normalize("NFC", part) for part in path.split("/") if part)
+
+
+def file_etag(info_hash: str, file_index: int, size: int) -> str:
+    """Stable across restarts and re-assignments of the same file: clients keep their caches."""
+    return hashlib.sha1(f"{info_hash}:{file_index}:{size}".encode()).hexdigest()[:32]
+
+
+def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], created_at: int) -> Tree:
+    root = FolderNode("", created_at)
+    movies_folder = FolderNode(naming.MOVIES_FOLDER, created_at)
+    shows_folder = FolderNode(naming.SHOWS_FOLDER, created_at)
+    root.children = {movies_folder.name: movies_folder, shows_folder.name: shows_folder}
+    movie_names: set[str] = set()
+    show_names: set[str] = set()
+
+    for movie in sorted(movies, key=lambda m: m.id):
+        assignment = movie.assignment
+        assert assignment is not None
+        folder = FolderNode(naming.movie_folder(movie.title, movie.year), assignment.assigned_at)
+        file = _file(naming.movie_file(movie.title, movie.year, media.extension(assignment.file_path)), [assignment])
+        folder.children[file.name] = file
+        _add_child(movies_folder, folder, movie_names)
+
+    for show_episodes in _group_by_show(episodes):
+        first = show_episodes[0]
+        show_folder = FolderNode(naming.show_folder(first.show_title, first.show_year), created_at)
+        by_season: dict[int, list[AssignedEpisode]] = defaultdict(list)
+        for episode in show_episodes:
+            by_season[episode.season].append(episode)
+        for season_number in sorted(by_season):
+            season_folder = FolderNode(naming.season_folder(season_number), created_at)
+            for file in _season_files(first.show_title, season_number, by_season[season_number]):
+                season_folder.children[file.name] = file
+            season_folder.modified = max(f.modified for f in season_folder.children.values())
+            show_folder.children[season_folder.name] = season_folder
+        show_folder.modified = max(s.modified for s in show_folder.children.values())
+        _add_child(shows_folder, show_folder, show_names)
+
+    for folder in (movies_folder, shows_folder):
+        folder.children = dict(sorted(folder.children.items(), key=lambda kv: kv[0].casefold()))
+        if folder.children:
+            folder.modified = max(c.modified for c in folder.children.values())
+    root.modified = max(movies_folder.modified, shows_folder.modified)
+    return Tree(root)
+
+
+def _season_files(show_title: str, season: int, episodes: list[AssignedEpisode]) -> list[FileNode]:
+    """One file per torrent file: a multi-episode file is listed once as `S01E01-E02`."""
+    by_file: dict[tuple[str, int], list[AssignedEpisode]] = defaultdict(list)
+    for episode in episodes:
+        by_file[(episode.assignment.info_hash, episode.assignment.file_index)].append(episode)
+    files = []
+    for group in sorted(by_file.values(), key=lambda g: min(e.number for e in g)):
+        group.sort(key=lambda e: e.number)
+        assignment = group[0].assignment
+        name = naming.episode_file(
+            show_title, season, [e.number for e in group], group[0].name, media.extension(assignment.file_path)
+        )
+        files.append(_file(name, [e.assignment for e in group]))
+    return files
+
+
+def _file(name: str, assignments: list[Assignment]) -> FileNode:
+    a = assignments[0]
+    return FileNode(
+        name=name,
+        info_hash=a.info_hash,
+        file_index=a.file_index,
+        file_path=a.file_path,
+        size=a.file_size,
+        modified=max(x.assigned_at for x in assignments),
+        etag=file_etag(a.info_hash, a.file_index, a.file_size),
+        content_type=media.content_type(a.file_path),
+    )
+
+
+def _group_by_show(episodes: Iterable[AssignedEpisode]) -> list[list[AssignedEpisode]]:
+    by_show: dict[int, list[AssignedEpisode]] = defaultdict(list)
+    for episode in episodes:
+        by_show[episode.show_id].append(episode)
+    return [by_show[show_id] for show_id in sorted(by_show)]
+
+
+def _add_child(parent: FolderNode, child: FolderNode, taken: set[str]) -> None:
+    """First come (lowest id) keeps a name; a later item whose safe name collides is left out, with a warning.
+
+    Names compare case-insensitively: Finder and Infuse on macOS cannot tell `Alien` from `ALIEN`.
+    """
+    key = child.name.casefold()
+    if key in taken:
+        log.warning("'%s/%s' is already taken by another item; rename one of them to show both", parent.name, child.name)
+        return
+    taken.add(key)
+    parent.children[child.name] = child
+
+
+class TreeCache:
+    """The current tree, rebuilt on the first lookup after a library write."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+        self._lock = threading.Lock()
+        self._tree: Tree | None = None
+        self._generation = -1
+
+    def tree(self) -> Tree:
+        generation = self._library.db.generation
+        tree = self._tree
+        if tree is not None and self._generation == generation:
+            return tree
+        with self._lock:
+            if self._tree is None or self._generation != generation:
+                movies, episodes = self._library.assigned_items()
+                self._tree = build_tree(movies, episodes, self._library.created_at())
+                self._generation = generation
+            return self._tree

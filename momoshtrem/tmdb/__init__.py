@@ -1,0 +1,1 @@
+"""TMDB: titles, years and episode lists for the library."""

@@ -1,0 +1,1 @@
+"""The BitTorrent side: metadata records now, the shared libtorrent session later."""
