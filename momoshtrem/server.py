@@ -16,6 +16,7 @@ from cheroot import wsgi
 from momoshtrem.api.app import ApiApp, ApiContext
 from momoshtrem.config import Config
 from momoshtrem.dav.app import build_dav_app
+from momoshtrem.httputil import plain_response, unsafe_path_reason
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.db import Database
 from momoshtrem.library.store import Library
@@ -36,6 +37,9 @@ class Dispatcher:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        problem = unsafe_path_reason(path)
+        if problem:
+            return plain_response(start_response, "400 Bad Request", f"Bad path: {problem}.\n")
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             return self._api(environ, start_response)
         return self._dav(environ, start_response)

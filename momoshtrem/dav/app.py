@@ -1,8 +1,9 @@
 """The WebDAV application: WsgiDAV with the library provider, behind a gate.
 
 The gate decides, before WsgiDAV calls `start_response`, what WsgiDAV would
-otherwise get wrong for this share: it refuses `Depth: infinity` (a whole
-library walk per request) and answers 503 to a GET when no engine can stream.
+otherwise get wrong for this share: it refuses write methods with a proper
+`Allow` header, refuses `Depth: infinity` (a whole library walk per request),
+and answers 503 to a GET when no engine can stream.
 """
 
 from __future__ import annotations
@@ -13,23 +14,16 @@ from typing import Callable, Iterable
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from momoshtrem.dav.provider import ContentOpener, LibraryProvider
+from momoshtrem.httputil import plain_response, request_path
 from momoshtrem.library.tree import FileNode, TreeCache
 
 log = logging.getLogger(__name__)
 
+READ_METHODS = ("OPTIONS", "HEAD", "GET", "PROPFIND")
 _FINITE_DEPTH_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>\n'
     b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>\n'
 )
-
-
-def request_path(environ: dict) -> str:
-    """PATH_INFO as text: WSGI hands it over as latin-1-decoded bytes (PEP 3333)."""
-    raw = environ.get("PATH_INFO", "")
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return raw
 
 
 class ShareGate:
@@ -40,6 +34,11 @@ class ShareGate:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
+        if method not in READ_METHODS:
+            return plain_response(
+                start_response, "405 Method Not Allowed", f"The share is read-only: {method} is not allowed.\n",
+                [("Allow", ", ".join(READ_METHODS))],
+            )
         if method == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").strip().lower() == "infinity":
             # RFC 4918 9.1: a server may refuse infinite depth with 403 and this precondition.
             start_response("403 Forbidden", [
@@ -50,17 +49,17 @@ class ShareGate:
         if method == "GET" and not self._can_stream():
             node = self._trees.tree().lookup(request_path(environ))
             if isinstance(node, FileNode):
-                body = b"Streaming is not available: the torrent engine is not running on this server.\n"
-                start_response("503 Service Unavailable", [
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                    ("Retry-After", "60"),
-                ])
-                return [body]
+                return plain_response(
+                    start_response, "503 Service Unavailable",
+                    "Streaming is not available: the torrent engine is not running on this server.\n",
+                    [("Retry-After", "60")],
+                )
         return self._dav_app(environ, start_response)
 
 
 def build_dav_app(trees: TreeCache, open_content: ContentOpener | None, block_size: int) -> ShareGate:
+    # WsgiDAV warns at construction about write access and SSL, which do not apply to a read-only share.
+    logging.getLogger("wsgidav.wsgidav_app").setLevel(logging.ERROR)
     provider = LibraryProvider(trees, open_content)
     config = {
         "provider_mapping": {"/": provider},

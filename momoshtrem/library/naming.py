@@ -26,8 +26,7 @@ def safe_name(text: str) -> str:
     them). Never returns '', '.' or '..'.
     """
     text = unicodedata.normalize("NFC", text).translate(_REPLACED)
-    text = _DROPPED.sub("", text)
-    text = re.sub(r"\s+", " ", text).strip(" .")
+    text = _DROPPED.sub("", re.sub(r"\s+", " ", text)).strip(" .")
     return text or "_"
 
 

@@ -1,0 +1,43 @@
+"""Small HTTP helpers shared by the share and the API."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
+
+
+def request_path(environ: dict) -> str:
+    """PATH_INFO as text: WSGI hands it over as latin-1-decoded bytes (PEP 3333)."""
+    raw = environ.get("PATH_INFO", "")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return raw
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Why a request path is refused outright, or None.
+
+    The share is virtual, so no path can reach the disk; still, a client that
+    sends `..` segments or encoded separators is either confused or probing,
+    and a clear 400 beats a silently normalised answer.
+    """
+    if _ENCODED_SEPARATOR.search(path):
+        return "encoded '/', '\\' or NUL in the path"
+    if "\\" in path or "\x00" in path:
+        return "'\\' or NUL in the path"
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return "'.' or '..' segments in the path"
+    return None
+
+
+def plain_response(start_response: Callable, status: str, text: str, headers: list | None = None) -> Iterable[bytes]:
+    body = text.encode("utf-8")
+    start_response(status, [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        *(headers or []),
+    ])
+    return [body]
