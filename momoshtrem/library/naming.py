@@ -25,9 +25,13 @@ def safe_name(text: str) -> str:
     and leading/trailing dots and spaces go (Windows and Finder hide or reject
     them). Never returns '', '.' or '..'.
     """
+    return _clean(text).strip(" .") or "_"
+
+
+def _clean(text: str) -> str:
+    """safe_name for text inside a name, where leading and trailing dots are harmless ("...And the Bag")."""
     text = unicodedata.normalize("NFC", text).translate(_REPLACED)
-    text = _DROPPED.sub("", re.sub(r"\s+", " ", text)).strip(" .")
-    return text or "_"
+    return _DROPPED.sub("", re.sub(r"\s+", " ", text)).strip(" ")
 
 
 def titled(title: str, year: int | None) -> str:
@@ -61,5 +65,5 @@ def episode_code(season: int, episodes: list[int]) -> str:
 
 def episode_file(show_title: str, season: int, episodes: list[int], episode_name: str | None, ext: str) -> str:
     """`Show - S01E02 - Name.ext`; a missing name becomes `Episode <n>`."""
-    name = safe_name(episode_name) if episode_name and episode_name.strip() else f"Episode {min(episodes)}"
+    name = _clean(episode_name or "") or f"Episode {min(episodes)}"
     return f"{safe_name(show_title)} - {episode_code(season, episodes)} - {name}{ext}"

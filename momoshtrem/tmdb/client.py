@@ -13,6 +13,7 @@ import requests
 
 from momoshtrem.library.errors import InvalidInput, NotFound, Unavailable
 from momoshtrem.library.store import NewEpisode, NewSeason
+from momoshtrem.redact import redact_in_logs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class TmdbShow:
 class TmdbClient:
     def __init__(self, api_key: str, base_url: str, language: str = "en-US", timeout: float = 10.0) -> None:
         self._api_key = api_key
+        redact_in_logs(api_key)
         self._base_url = base_url.rstrip("/")
         self._language = language
         self._timeout = timeout

@@ -1,0 +1,24 @@
+# momoshtrem: one process serving the WebDAV share and the REST API on port 4444.
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY momoshtrem ./momoshtrem
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 1000 --home-dir /data momoshtrem \
+    && mkdir -p /data /config \
+    && chown momoshtrem /data
+COPY config.yaml /config/config.yaml
+
+# Inside a container the server must listen beyond loopback; data lives in the volume.
+ENV MOMOSHTREM_SERVER_HOST=0.0.0.0 \
+    MOMOSHTREM_LIBRARY_DATABASE=/data/library.db \
+    MOMOSHTREM_TORRENT_DATA_DIR=/data/torrents
+
+USER momoshtrem
+VOLUME ["/data"]
+EXPOSE 4444
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:4444/api/health', timeout=4)"]
+ENTRYPOINT ["momoshtrem"]
+CMD ["serve", "-c", "/config/config.yaml"]

@@ -1,0 +1,124 @@
+"""A local stand-in for TMDB's v3 API, answering with its real response shapes.
+
+Only the internet service is replaced: the real `TmdbClient` talks HTTP to it.
+The bodies follow TMDB's documented `/movie/{id}`, `/tv/{id}` and
+`/tv/{id}/season/{n}` answers (fields trimmed to a realistic subset) and its
+error envelope `{"success": false, "status_code": N, "status_message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+API_KEY = "0123456789abcdef0123456789abcdef"
+
+MOVIES = {
+    603: {
+        "adult": False, "backdrop_path": "/fNG7i7RqMErkcqhohV2a6cV1Ehy.jpg", "budget": 63000000,
+        "genres": [{"id": 28, "name": "Action"}, {"id": 878, "name": "Science Fiction"}],
+        "homepage": "http://www.warnerbros.com/matrix", "id": 603, "imdb_id": "tt0133093",
+        "original_language": "en", "original_title": "The Matrix", "overview": "Set in the 22nd century...",
+        "popularity": 80.1, "poster_path": "/f89U3ADr1oiB1s9GkdPOEpXUk5H.jpg", "release_date": "1999-03-30",
+        "revenue": 463517383, "runtime": 136, "status": "Released", "tagline": "Welcome to the Real World.",
+        "title": "The Matrix", "video": False, "vote_average": 8.2, "vote_count": 24000,
+    },
+}
+
+SHOWS = {
+    1396: {
+        "backdrop_path": "/tsRy63Mu5cu8etL1X7ZLyf7UP1M.jpg", "episode_run_time": [45, 47],
+        "first_air_date": "2008-01-20", "genres": [{"id": 18, "name": "Drama"}], "id": 1396,
+        "in_production": False, "languages": ["en"], "last_air_date": "2013-09-29", "name": "Breaking Bad",
+        "number_of_episodes": 5, "number_of_seasons": 2, "original_name": "Breaking Bad",
+        "overview": "Walter White...", "status": "Ended", "type": "Scripted",
+        "seasons": [
+            {"air_date": "2009-02-17", "episode_count": 1, "id": 3577, "name": "Specials", "overview": "",
+             "poster_path": None, "season_number": 0, "vote_average": 0.0},
+            {"air_date": "2008-01-20", "episode_count": 3, "id": 3572, "name": "Season 1", "overview": "",
+             "poster_path": "/1BP4xYv9ZG4ZVHkL7ocOziBbSYH.jpg", "season_number": 1, "vote_average": 8.3},
+            {"air_date": "2009-03-08", "episode_count": 1, "id": 3573, "name": "Season 2", "overview": "",
+             "poster_path": "/e3oGYpoTUhOFK0BJfloru5ZmGV.jpg", "season_number": 2, "vote_average": 8.4},
+        ],
+    },
+}
+
+EPISODE_NAMES = {
+    (1396, 0): [(1, "Good Cop / Bad Cop", "2009-02-17")],
+    (1396, 1): [(1, "Pilot", "2008-01-20"), (2, "Cat's in the Bag...", "2008-01-27"),
+                (3, "...And the Bag's in the River", "2008-02-10")],
+    (1396, 2): [(1, "Seven Thirty-Seven", "2009-03-08")],
+}
+
+
+def season_body(show_id: int, number: int) -> dict:
+    return {
+        "_id": f"52542282760ee313280{number:05d}", "air_date": EPISODE_NAMES[(show_id, number)][0][2],
+        "name": "Specials" if number == 0 else f"Season {number}", "overview": "", "id": 3572 + number,
+        "poster_path": None, "season_number": number, "vote_average": 8.0,
+        "episodes": [
+            {"air_date": air, "episode_number": n, "episode_type": "standard", "id": 62085 + n,
+             "name": name, "overview": "", "production_code": "", "runtime": 47, "season_number": number,
+             "show_id": show_id, "still_path": None, "vote_average": 8.0, "vote_count": 100,
+             "crew": [], "guest_stars": []}
+            for n, name, air in EPISODE_NAMES[(show_id, number)]
+        ],
+    }
+
+
+class FakeTmdb:
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.rate_limited = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                fake.requests.append(self.path)
+                status, body = fake.answer(self.path, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/3"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def answer(self, raw_path: str, authorization: str | None) -> tuple[int, dict]:
+        url = urlsplit(raw_path)
+        key = parse_qs(url.query).get("api_key", [None])[0]
+        if key != API_KEY and authorization != f"Bearer eyJ{API_KEY}":
+            return 401, {"success": False, "status_code": 7,
+                         "status_message": "Invalid API key: You must be granted a valid key."}
+        if self.rate_limited:
+            return 429, {"success": False, "status_code": 25,
+                         "status_message": "Your request count (#) is over the allowed limit of (40)."}
+        not_found = (404, {"success": False, "status_code": 34,
+                           "status_message": "The resource you requested could not be found."})
+        if m := re.fullmatch(r"/3/movie/(\d+)", url.path):
+            movie = MOVIES.get(int(m.group(1)))
+            return (200, movie) if movie else not_found
+        if m := re.fullmatch(r"/3/tv/(\d+)", url.path):
+            show = SHOWS.get(int(m.group(1)))
+            return (200, show) if show else not_found
+        if m := re.fullmatch(r"/3/tv/(\d+)/season/(\d+)", url.path):
+            key_ = (int(m.group(1)), int(m.group(2)))
+            return (200, season_body(*key_)) if key_ in EPISODE_NAMES else not_found
+        return not_found
