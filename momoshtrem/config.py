@@ -22,6 +22,15 @@ ENV_PREFIX = "MOMOSHTREM_"
 ENV_NOT_SETTINGS = {"MOMOSHTREM_URL"}
 
 
+# Public trackers for magnets and bare info-hashes that name none; tests replace them with a local one.
+DEFAULT_TRACKERS = (
+    "udp://tracker.opentrackr.org:1337/announce",
+    "udp://open.demonii.com:1337/announce",
+    "udp://tracker.openbittorrent.com:6969/announce",
+    "udp://exodus.desync.com:6969/announce",
+)
+
+
 class ConfigError(ValueError):
     """A setting is unknown, of the wrong type or out of range."""
 
@@ -44,6 +53,23 @@ class LibraryConfig:
 @dataclass
 class TorrentConfig:
     data_dir: str = "./data/torrents"
+    storage: str = "disk"
+    memory_dir: str = "/dev/shm/momoshtrem"
+    cache_size: int = 10 * 1024**3
+    listen_interfaces: str = "0.0.0.0:6881,[::]:6881"
+    enable_dht: bool = True
+    enable_lsd: bool = True
+    enable_upnp: bool = True
+    enable_natpmp: bool = True
+    enable_utp: bool = True
+    connections_limit: int = 200
+    download_rate_limit: int = 0
+    upload_rate_limit: int = 0
+    tick_interval: int = 100
+    default_trackers: list[str] = field(default_factory=lambda: list(DEFAULT_TRACKERS))
+    metadata_timeout: float = 60.0
+    read_timeout: float = 120.0
+    idle_timeout: float = 300.0
 
 
 @dataclass
@@ -138,6 +164,8 @@ def _parse_env_value(text: str, expected: Any) -> Any:
     """Environment values are strings; a str setting keeps them verbatim (an API key of digits stays a string)."""
     if expected is str:
         return text
+    if typing.get_origin(expected) is list and not text.lstrip().startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -182,5 +210,13 @@ def _check_ranges(config: Config) -> None:
             raise ConfigError(f"config key 'server.{key}': must be positive")
     if config.logging.level.lower() not in _LOG_LEVELS:
         raise ConfigError(f"config key 'logging.level': one of {', '.join(sorted(_LOG_LEVELS))}")
+    if config.torrent.storage not in ("disk", "memory"):
+        raise ConfigError("config key 'torrent.storage': 'disk' or 'memory'")
+    for key in ("metadata_timeout", "read_timeout", "idle_timeout", "tick_interval", "connections_limit"):
+        if getattr(config.torrent, key) <= 0:
+            raise ConfigError(f"config key 'torrent.{key}': must be positive")
+    for key in ("cache_size", "download_rate_limit", "upload_rate_limit"):
+        if getattr(config.torrent, key) < 0:
+            raise ConfigError(f"config key 'torrent.{key}': must not be negative (0 means no limit)")
     if config.tmdb.timeout <= 0:
         raise ConfigError("config key 'tmdb.timeout': must be positive")

@@ -1,4 +1,4 @@
-"""The process: one cheroot server carrying the WebDAV share at / and the API at /api/.
+"""The process: one cheroot server carrying the WebDAV share at / and the API at /api/, and one torrent session.
 
 Owns the database and wires the layers together; `serve_forever` adds signal
 handling for `momoshtrem serve`, while tests start and stop a `Server` in-process.
@@ -19,9 +19,12 @@ from momoshtrem.dav.app import build_dav_app
 from momoshtrem.httputil import plain_response, unsafe_path_reason
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.db import Database
+from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
-from momoshtrem.library.tree import TreeCache
+from momoshtrem.library.tree import FileNode, TreeCache
 from momoshtrem.tmdb.client import TmdbClient
+from momoshtrem.torrent.reader import open_reader
+from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,9 @@ class Server:
         self.db = Database(config.library.database)
         self.library = Library(self.db)
         self.trees = TreeCache(self.library)
+        self.engine = SessionManager(
+            config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source)
+        )
         tmdb = None
         if config.tmdb.api_key:
             tmdb = TmdbClient(config.tmdb.api_key, config.tmdb.base_url, config.tmdb.language, config.tmdb.timeout)
@@ -59,11 +65,17 @@ class Server:
                 library=self.library,
                 assigner=Assigner(self.library),
                 tmdb=tmdb,
-                fetch_metadata=None,
+                engine=self.engine,
                 max_upload_bytes=config.server.max_upload_bytes,
             )
         )
-        dav = build_dav_app(self.trees, open_content=None, block_size=config.server.block_size)
+        read_timeout = config.torrent.read_timeout
+        dav = build_dav_app(
+            self.trees,
+            open_content=lambda node: open_reader(self.engine, node.info_hash, node.file_index, read_timeout),
+            before_get=self._ready_for_reading,
+            block_size=config.server.block_size,
+        )
         self.app = Dispatcher(api, dav)
         self._httpd = wsgi.Server(
             (config.server.host, config.server.port),
@@ -73,6 +85,12 @@ class Server:
             server_name="momoshtrem",
         )
         self._thread: threading.Thread | None = None
+
+    def _ready_for_reading(self, node: FileNode) -> None:
+        """Add the torrent before the GET's headers go out, so a failure can still be a 503."""
+        torrent = self.engine.activate(node.info_hash)
+        if torrent.user_paused:
+            raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
 
     @property
     def port(self) -> int:
@@ -84,12 +102,15 @@ class Server:
 
     def start(self) -> None:
         """Bind (port 0 picks a free one) and serve on a background thread."""
+        self.engine.start()
         self._httpd.prepare()
         self._thread = threading.Thread(target=self._httpd.serve, name="http", daemon=True)
         self._thread.start()
         log.info("serving on %s (share at /, API at %s/)", self.url, API_PREFIX)
 
     def stop(self) -> None:
+        """Readers blocked on pieces are woken first, so the HTTP workers can finish and stop() is quick."""
+        self.engine.stop()
         self._httpd.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)

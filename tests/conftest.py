@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 import pytest
 
 from momoshtrem.config import Config
-from tests.helpers import MadeTorrent, RunningServer, make_test_config, make_torrent
+from tests.helpers import MadeTorrent, RunningServer, Seeder, make_test_config, make_torrent
 
 
 @pytest.fixture
@@ -31,3 +31,10 @@ def torrent_factory(tmp_path: Path) -> Callable[..., MadeTorrent]:
         return make_torrent(tmp_path / f"content{next(counter)}", name, files, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def seeder() -> Iterator[Seeder]:
+    running = Seeder()
+    yield running
+    running.close()

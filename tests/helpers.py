@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import libtorrent as lt
 import requests
@@ -64,7 +68,113 @@ def make_test_config(tmp_path: Path) -> Config:
     config.server.threads = 16
     config.library.database = str(tmp_path / "library.db")
     config.torrent.data_dir = str(tmp_path / "torrents")
+    config.torrent.memory_dir = str(tmp_path / "shm")
+    config.torrent.metadata_timeout = 3
+    config.torrent.read_timeout = 30
+    loopback_only(config)
     return config
+
+
+def loopback_only(config: Config) -> None:
+    """No traffic beyond 127.0.0.1: no DHT, LSD, UPnP, NAT-PMP, public trackers; TCP only (uTP stalls on loopback)."""
+    torrent = config.torrent
+    torrent.listen_interfaces = "127.0.0.1:0"
+    torrent.enable_dht = torrent.enable_lsd = torrent.enable_upnp = torrent.enable_natpmp = False
+    torrent.enable_utp = False
+    torrent.default_trackers = []
+
+
+LOOPBACK_ENV = {
+    "MOMOSHTREM_TORRENT_LISTEN_INTERFACES": "127.0.0.1:0",
+    "MOMOSHTREM_TORRENT_ENABLE_DHT": "false",
+    "MOMOSHTREM_TORRENT_ENABLE_LSD": "false",
+    "MOMOSHTREM_TORRENT_ENABLE_UPNP": "false",
+    "MOMOSHTREM_TORRENT_ENABLE_NATPMP": "false",
+    "MOMOSHTREM_TORRENT_ENABLE_UTP": "false",
+    "MOMOSHTREM_TORRENT_DEFAULT_TRACKERS": "[]",
+}
+
+
+class Seeder:
+    """A real libtorrent seeder on 127.0.0.1, TCP only: the swarm the tests stream from."""
+
+    def __init__(self, upload_rate: int = 0) -> None:
+        settings = {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+            "enable_incoming_utp": False, "enable_outgoing_utp": False,
+            "allow_multiple_connections_per_ip": True,
+            "close_redundant_connections": False,
+            "upload_rate_limit": upload_rate,
+            "ignore_limits_on_local_network": upload_rate == 0,
+            "alert_mask": 0,
+        }
+        self.session = lt.session(settings)
+        self.handles: dict[str, lt.torrent_handle] = {}
+
+    @property
+    def port(self) -> int:
+        return self.session.listen_port()
+
+    def seed(self, made: "MadeTorrent", trackers: list[str] | None = None) -> None:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(made.data)
+        params.save_path = str(made.root)
+        params.flags |= lt.torrent_flags.seed_mode
+        params.flags &= ~lt.torrent_flags.auto_managed
+        params.flags &= ~lt.torrent_flags.paused
+        if trackers:
+            params.trackers = trackers
+        self.handles[made.info_hash] = self.session.add_torrent(params)
+
+    def magnet(self, made: "MadeTorrent") -> str:
+        return f"magnet:?xt=urn:btih:{made.info_hash}&dn=test&x.pe=127.0.0.1:{self.port}"
+
+    def stop_seeding(self, made: "MadeTorrent") -> None:
+        self.session.remove_torrent(self.handles.pop(made.info_hash))
+
+    def close(self) -> None:
+        self.session.pause()
+
+
+class Tracker:
+    """Debian's opentracker on 127.0.0.1; it tracks only the info-hashes in its whitelist."""
+
+    def __init__(self, workdir: Path, info_hashes: list[str]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "whitelist.txt").write_text("".join(f"{h}\n" for h in info_hashes))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        # opentracker chroots into -d, so the whitelist path is relative to it.
+        self.process = subprocess.Popen(
+            ["opentracker", "-i", "127.0.0.1", "-p", str(self.port), "-P", str(self.port),
+             "-d", str(workdir), "-w", "/whitelist.txt"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._listening, 10, "opentracker to listen")
+
+    @property
+    def announce_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/announce"
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Wait for a condition with a deadline; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class RunningServer:

@@ -165,7 +165,7 @@ def test_duplicate_title_and_year_is_a_conflict(server):
         ({"torrent": 12}, 400, "base64"),
         ({"source": "magnet:?dn=nothing"}, 400, "urn:btih"),
         ({"source": "abc"}, 400, "40 hex"),
-        ({"source": "a" * 40}, 503, "torrent engine"),
+        ({"source": "a" * 40}, 504, "no metadata for aaaa"),
         ({}, 400, "exactly one"),
         ({"source": "a" * 40, "torrent": "ZA=="}, 400, "exactly one"),
     ],

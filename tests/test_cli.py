@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from momoshtrem.cli.main import main
+from tests.helpers import LOOPBACK_ENV, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,15 +100,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def healthy(url: str) -> bool:
     try:
         return requests.get(url + "/api/health", timeout=1).status_code == 200
@@ -118,14 +109,14 @@ def healthy(url: str) -> bool:
 
 def test_serve_runs_with_shipped_config_and_environment_and_stops_on_sigterm(tmp_path):
     port = free_port()
-    env = {**os.environ, "MOMOSHTREM_SERVER_PORT": str(port), "MOMOSHTREM_LOGGING_LEVEL": "debug"}
+    env = {**os.environ, **LOOPBACK_ENV, "MOMOSHTREM_SERVER_PORT": str(port), "MOMOSHTREM_LOGGING_LEVEL": "debug"}
     process = subprocess.Popen(
         [sys.executable, "-m", "momoshtrem", "serve", "-c", str(REPO / "config.yaml")],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: healthy(url) or process.poll() is not None, 30, "the server to answer")
+        wait_until(lambda: healthy(url) or process.poll() is not None, 30, "the server to answer")
         assert process.poll() is None
         assert (tmp_path / "data" / "library.db").exists()  # the default ./data, relative to where it started
         process.send_signal(signal.SIGTERM)

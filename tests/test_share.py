@@ -123,10 +123,7 @@ def test_etags_and_dates_are_stable_across_restarts(server, library):
     assert len({etag for etag, _, _ in before.values() if etag}) == 4  # distinct per file
 
 
-def test_get_of_a_file_without_engine_is_a_clear_503(server, library):
-    response = server.dav("GET", quote(MOVIE_FILE))
-    assert response.status_code == 503
-    assert "torrent engine" in response.text
+def test_get_of_an_unknown_file_is_404(server, library):
     assert server.dav("GET", quote(MOVIE_FILE) + "x").status_code == 404
 
 

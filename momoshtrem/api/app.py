@@ -21,15 +21,15 @@ from werkzeug.wrappers import Request, Response
 
 from momoshtrem import __version__
 from momoshtrem.library.assign import Assigner
-from momoshtrem.library.errors import InvalidInput, LibraryError, Unavailable
+from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
+from momoshtrem.library.models import TorrentRecord
 from momoshtrem.library.store import Library
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
-from momoshtrem.torrent.sources import MagnetSource, SourceError, normalise_info_hash, parse_source
+from momoshtrem.torrent.session import SessionManager
+from momoshtrem.torrent.sources import SourceError, normalise_info_hash, parse_source
 
 log = logging.getLogger(__name__)
-
-MetadataFetcher = Callable[[MagnetSource], TorrentMeta]
 
 _ROUTES = Map(
     [
@@ -48,6 +48,9 @@ _ROUTES = Map(
         Rule("/api/episodes/<int:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
         Rule("/api/torrents", endpoint="list_torrents", methods=["GET"]),
         Rule("/api/torrents/<info_hash>", endpoint="get_torrent", methods=["GET"]),
+        Rule("/api/torrents/<info_hash>", endpoint="remove_torrent", methods=["DELETE"]),
+        Rule("/api/torrents/<info_hash>/pause", endpoint="pause_torrent", methods=["POST"]),
+        Rule("/api/torrents/<info_hash>/resume", endpoint="resume_torrent", methods=["POST"]),
     ],
     strict_slashes=False,
 )
@@ -58,7 +61,7 @@ class ApiContext:
     library: Library
     assigner: Assigner
     tmdb: TmdbClient | None
-    fetch_metadata: MetadataFetcher | None
+    engine: SessionManager
     max_upload_bytes: int
 
 
@@ -158,14 +161,43 @@ class ApiApp:
         return Response(status=204)
 
     def list_torrents(self, request: Request) -> Response:
-        return _json([asdict(t) for t in self.ctx.library.list_torrents()])
+        return _json([self._torrent_json(record) for record in self.ctx.library.list_torrents()])
 
     def get_torrent(self, request: Request, info_hash: str) -> Response:
+        info_hash = _info_hash(info_hash)
         try:
-            info_hash = normalise_info_hash(info_hash)
-        except SourceError as exc:
-            raise InvalidInput(str(exc)) from None
-        return _json(asdict(self.ctx.library.get_torrent(info_hash)))
+            record = self.ctx.library.get_torrent(info_hash)
+        except NotFound:
+            progress = self.ctx.engine.fetch_progress(info_hash)
+            if progress is None:
+                raise
+            # Not stored yet: its metadata is on the way (an assign is waiting for it).
+            return _json({"info_hash": info_hash, "state": "fetching_metadata",
+                          "elapsed": round(progress[0], 1), "peers": progress[1]})
+        return _json(self._torrent_json(record))
+
+    def pause_torrent(self, request: Request, info_hash: str) -> Response:
+        info_hash = _info_hash(info_hash)
+        self.ctx.library.get_torrent(info_hash)
+        self.ctx.engine.pause(info_hash)
+        return _json(self._torrent_json(self.ctx.library.get_torrent(info_hash)))
+
+    def resume_torrent(self, request: Request, info_hash: str) -> Response:
+        info_hash = _info_hash(info_hash)
+        self.ctx.library.get_torrent(info_hash)
+        self.ctx.engine.resume(info_hash)
+        return _json(self._torrent_json(self.ctx.library.get_torrent(info_hash)))
+
+    def remove_torrent(self, request: Request, info_hash: str) -> Response:
+        """The torrent leaves the session and the library, with its data and every assignment to it."""
+        info_hash = _info_hash(info_hash)
+        self.ctx.library.get_torrent(info_hash)
+        self.ctx.engine.remove(info_hash)
+        removed = self.ctx.library.delete_torrent(info_hash)
+        return _json({"info_hash": info_hash, "removed_assignments": removed})
+
+    def _torrent_json(self, record: TorrentRecord) -> dict:
+        return {**asdict(record), **asdict(self.ctx.engine.state(record.info_hash))}
 
     # -- helpers --------------------------------------------------------------
 
@@ -196,9 +228,15 @@ class ApiApp:
             source = parse_source(body["source"])
         except SourceError as exc:
             raise InvalidInput(str(exc)) from None
-        if self.ctx.fetch_metadata is None:
-            raise Unavailable("assigning by magnet or info-hash needs the torrent engine, which is not running")
-        return self.ctx.fetch_metadata(source)
+        # A torrent assigned before never waits on the swarm again.
+        return self.ctx.library.stored_meta(source.info_hash) or self.ctx.engine.fetch_metadata(source)
+
+
+def _info_hash(text: str) -> str:
+    try:
+        return normalise_info_hash(text)
+    except SourceError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _parse_torrent(data: bytes) -> TorrentMeta:

@@ -3,7 +3,8 @@
 The gate decides, before WsgiDAV calls `start_response`, what WsgiDAV would
 otherwise get wrong for this share: it refuses write methods with a proper
 `Allow` header, refuses `Depth: infinity` (a whole library walk per request),
-and answers 503 to a GET when no engine can stream.
+and readies a file's torrent before a GET, so a torrent that cannot be served
+is a clear 503 rather than a 500 after the headers went out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from momoshtrem.dav.provider import ContentOpener, LibraryProvider
 from momoshtrem.httputil import plain_response, request_path
+from momoshtrem.library.errors import LibraryError
 from momoshtrem.library.tree import FileNode, TreeCache
 
 log = logging.getLogger(__name__)
@@ -27,10 +29,10 @@ _FINITE_DEPTH_BODY = (
 
 
 class ShareGate:
-    def __init__(self, dav_app: Callable, trees: TreeCache, can_stream: Callable[[], bool]) -> None:
+    def __init__(self, dav_app: Callable, trees: TreeCache, before_get: Callable[[FileNode], None]) -> None:
         self._dav_app = dav_app
         self._trees = trees
-        self._can_stream = can_stream
+        self._before_get = before_get
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
@@ -46,18 +48,21 @@ class ShareGate:
                 ("Content-Length", str(len(_FINITE_DEPTH_BODY))),
             ])
             return [_FINITE_DEPTH_BODY]
-        if method == "GET" and not self._can_stream():
+        if method == "GET":
             node = self._trees.tree().lookup(request_path(environ))
             if isinstance(node, FileNode):
-                return plain_response(
-                    start_response, "503 Service Unavailable",
-                    "Streaming is not available: the torrent engine is not running on this server.\n",
-                    [("Retry-After", "60")],
-                )
+                try:
+                    self._before_get(node)
+                except LibraryError as exc:
+                    log.warning("GET %s refused: %s", node.name, exc)
+                    return plain_response(start_response, "503 Service Unavailable", f"{exc}\n",
+                                          [("Retry-After", "30")])
         return self._dav_app(environ, start_response)
 
 
-def build_dav_app(trees: TreeCache, open_content: ContentOpener | None, block_size: int) -> ShareGate:
+def build_dav_app(
+    trees: TreeCache, open_content: ContentOpener, before_get: Callable[[FileNode], None], block_size: int
+) -> ShareGate:
     # WsgiDAV warns at construction about write access and SSL, which do not apply to a read-only share.
     logging.getLogger("wsgidav.wsgidav_app").setLevel(logging.ERROR)
     provider = LibraryProvider(trees, open_content)
@@ -79,4 +84,4 @@ def build_dav_app(trees: TreeCache, open_content: ContentOpener | None, block_si
         "logging": {"enable": False},
         "suppress_version_info": True,
     }
-    return ShareGate(WsgiDAVApp(config), trees, can_stream=lambda: provider.open_content is not None)
+    return ShareGate(WsgiDAVApp(config), trees, before_get)

@@ -17,7 +17,7 @@ ContentOpener = Callable[[FileNode], BinaryIO]
 
 
 class LibraryProvider(DAVProvider):
-    def __init__(self, trees: TreeCache, open_content: ContentOpener | None = None) -> None:
+    def __init__(self, trees: TreeCache, open_content: ContentOpener) -> None:
         super().__init__()
         self.trees = trees
         self.open_content = open_content
@@ -97,7 +97,4 @@ class FileResource(DAVNonCollection):
         return True
 
     def get_content(self) -> BinaryIO:
-        opener = self.provider.open_content
-        # The share gate answers 503 before a GET gets here when there is no opener.
-        assert opener is not None
-        return opener(self.node)
+        return self.provider.open_content(self.node)

@@ -64,4 +64,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX episodes_by_season ON episodes(season_id);
     CREATE INDEX seasons_by_show ON seasons(show_id);
     """,
+    # 2: the magnet a torrent was assigned by; its peer hints and trackers help when the torrent is added later.
+    """
+    ALTER TABLE torrents ADD COLUMN source TEXT;
+    """,
 ]

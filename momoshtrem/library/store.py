@@ -6,6 +6,7 @@ queries, never one per episode: a 500-episode show is as cheap as a small one.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Conflict, InvalidInput, NotFound
 from momoshtrem.library.models import Assignment, Episode, Movie, Season, Show, TorrentRecord
-from momoshtrem.torrent.metainfo import TorrentMeta
+from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
 
 _TABLES = {"movie": "movies", "show": "shows"}
 _ASSIGNMENT_COLUMNS = "a.info_hash, a.file_index, a.file_path, a.file_size, a.resolution, a.source, a.assigned_at"
@@ -295,6 +296,25 @@ class Library:
         ]
         return movies, episodes
 
+    def torrent_source(self, info_hash: str) -> str | None:
+        row = self.db.query_one("SELECT source FROM torrents WHERE info_hash = ?", (info_hash,))
+        return row["source"] if row else None
+
+    def stored_meta(self, info_hash: str) -> TorrentMeta | None:
+        """The stored metadata, so assigning a known torrent again never waits on the swarm."""
+        row = self.db.query_one("SELECT metadata, source FROM torrents WHERE info_hash = ?", (info_hash,))
+        if row is None:
+            return None
+        return dataclasses.replace(parse_torrent(bytes(row["metadata"])), source=row["source"])
+
+    def delete_torrent(self, info_hash: str) -> int:
+        """Forget a torrent and every assignment to it; returns how many assignments went."""
+        with self.db.transaction() as conn:
+            count = conn.execute("SELECT count(*) FROM assignments WHERE info_hash = ?", (info_hash,)).fetchone()[0]
+            if conn.execute("DELETE FROM torrents WHERE info_hash = ?", (info_hash,)).rowcount == 0:
+                raise NotFound(f"no torrent {info_hash}")
+        return count
+
     def created_at(self) -> int:
         row = self.db.query_one("SELECT value FROM meta WHERE key = 'created_at'")
         return int(row["value"]) if row else 0
@@ -320,9 +340,9 @@ class Library:
     @staticmethod
     def _store_torrent(conn: sqlite3.Connection, meta: TorrentMeta) -> None:
         conn.execute(
-            "INSERT OR IGNORE INTO torrents (info_hash, name, total_size, piece_length, metadata, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (meta.info_hash, meta.name, meta.total_size, meta.piece_length, meta.torrent_bytes, _now()),
+            "INSERT OR IGNORE INTO torrents (info_hash, name, total_size, piece_length, metadata, source, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (meta.info_hash, meta.name, meta.total_size, meta.piece_length, meta.torrent_bytes, meta.source, _now()),
         )
 
     @staticmethod

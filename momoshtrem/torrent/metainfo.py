@@ -36,6 +36,7 @@ class TorrentMeta:
     total_size: int
     files: tuple[TorrentFile, ...]
     torrent_bytes: bytes  # the bencoded torrent, enough to add it to a session without the swarm
+    source: str | None = None  # the magnet it was fetched by: its peer hints and trackers help later adds
 
     def real_files(self) -> list[TorrentFile]:
         """Files a user could mean: pad files (BEP 47 alignment filler) never count."""

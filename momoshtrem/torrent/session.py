@@ -1,0 +1,554 @@
+"""One libtorrent session for the whole process, and the torrents in it.
+
+Torrents join lazily, on the first read of one of their files, from the
+metadata stored in the library: listing the share never touches the swarm.
+Nothing downloads until a reader asks for pieces; a torrent nobody reads is
+paused after `idle_timeout`; when the data outgrows `cache_size`, whole
+torrents nobody is reading are evicted, least recently read first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import libtorrent as lt
+
+from momoshtrem.config import TorrentConfig
+from momoshtrem.library.errors import LibraryError, NotFound, Unavailable
+from momoshtrem.torrent.alerts import (
+    AlertPump,
+    MetadataReceived,
+    PieceFinished,
+    ResumeDataFailed,
+    ResumeDataSaved,
+    TorrentChecked,
+    TorrentFailed,
+    TorrentRemoved,
+)
+from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
+from momoshtrem.torrent.settings import session_settings
+from momoshtrem.torrent.sources import MagnetSource
+
+log = logging.getLogger(__name__)
+
+TOP_PRIORITY = 7
+LOW_PRIORITY = 1
+HOUSEKEEPING_SECONDS = 1.0
+RESUME_SAVE_SECONDS = 60.0
+EVICTION_CHECK_SECONDS = 5.0
+SHUTDOWN_RESUME_WAIT = 3.0
+
+
+class MetadataTimeout(LibraryError):
+    status = 504
+
+
+class StoredTorrentLookup:
+    """What the session needs from the library: stored metadata and the magnet a torrent came from."""
+
+    def __init__(self, metadata: Callable[[str], bytes], source: Callable[[str], str | None]) -> None:
+        self.metadata = metadata
+        self.source = source
+
+
+@dataclass
+class TorrentState:
+    """A torrent as the session sees it, for the API and the CLI."""
+
+    info_hash: str
+    in_session: bool
+    state: str  # inactive, fetching_metadata, checking, downloading, finished, seeding, paused, idle, error
+    progress: float  # of the whole torrent, 0..1
+    downloaded_bytes: int  # verified bytes we have
+    bytes_on_disk: int  # real disk (or tmpfs) usage; storage is sparse
+    peers: int
+    seeds: int
+    download_rate: int
+    upload_rate: int
+    paused: bool
+    idle: bool
+    readers: int
+    error: str | None = None
+
+
+class ActiveTorrent:
+    """A torrent in the session. `cond` guards the fields below it and wakes waiting readers."""
+
+    def __init__(self, info_hash: str, meta: TorrentMeta, handle: "lt.torrent_handle", save_path: Path) -> None:
+        self.info_hash = info_hash
+        self.meta = meta
+        self.handle = handle
+        self.save_path = save_path
+        self.num_pieces = (meta.total_size + meta.piece_length - 1) // meta.piece_length
+        self.cond = threading.Condition()
+        self.have = bytearray(self.num_pieces)
+        self.open_readers = 0
+        self.active_reads = 0
+        self.last_read = time.monotonic()
+        self.last_read_wall = time.time()
+        self.idle_paused = False
+        self.user_paused = False
+        self.error: str | None = None
+
+    def refresh_have(self) -> None:
+        """Re-read which pieces we have (after adding or checking): events only tell what changes."""
+        pieces = self.handle.status(lt.status_flags_t.query_pieces).pieces
+        with self.cond:
+            for index, have in enumerate(pieces):
+                if have:
+                    self.have[index] = 1
+            self.cond.notify_all()
+
+
+class _MetadataFetch:
+    def __init__(self, handle: "lt.torrent_handle") -> None:
+        self.handle = handle
+        self.started = time.monotonic()
+        self.done = threading.Event()
+
+
+class SessionManager:
+    def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup) -> None:
+        self.config = config
+        self._stored = stored
+        self.storage_root = Path(config.memory_dir if config.storage == "memory" else config.data_dir)
+        self._resume_dir = self.storage_root / ".resume"
+        self._resume_dir.mkdir(parents=True, exist_ok=True)
+        params = lt.session_params()
+        params.settings = session_settings(config)
+        # Writes land on disk before piece_finished_alert, so a reader may pread them at once.
+        params.disk_io_constructor = "posix_disk_io_constructor"
+        self.session = lt.session(params)
+        self._lock = threading.RLock()
+        self._torrents: dict[str, ActiveTorrent] = {}
+        self._fetches: dict[str, _MetadataFetch] = {}
+        self._pending_resume: set[str] = set()
+        self._resume_cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._pump = AlertPump(self.session)
+        self._pump.on(PieceFinished, self._on_piece_finished)
+        self._pump.on(TorrentChecked, self._on_checked)
+        self._pump.on(TorrentFailed, self._on_failed)
+        self._pump.on(MetadataReceived, self._on_metadata)
+        self._pump.on(ResumeDataSaved, self._on_resume_saved)
+        self._pump.on(ResumeDataFailed, self._on_resume_failed)
+        self._pump.on(TorrentRemoved, self._on_removed)
+        self._removals: dict[str, threading.Event] = {}
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="torrent-housekeeping", daemon=True)
+
+    @property
+    def listen_port(self) -> int:
+        return self.session.listen_port()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def start(self) -> None:
+        self._pump.start()
+        self._housekeeper.start()
+        log.info("torrent session listening on %s (port %d), storage %s at %s",
+                 self.config.listen_interfaces, self.listen_port, self.config.storage, self.storage_root)
+
+    def stop(self) -> None:
+        """Wake every blocked reader, save resume data, and let the session go; a few seconds at most."""
+        self._stopping.set()
+        with self._lock:
+            torrents = list(self._torrents.values())
+            for fetch in self._fetches.values():
+                fetch.done.set()
+        for torrent in torrents:
+            with torrent.cond:
+                torrent.cond.notify_all()
+        self._save_resume_data(torrents, wait=SHUTDOWN_RESUME_WAIT)
+        self.session.pause()
+        self._pump.stop()
+        self._housekeeper.join(timeout=5)
+        log.info("torrent session stopped")
+
+    # -- metadata ---------------------------------------------------------------
+
+    def fetch_metadata(self, source: MagnetSource, timeout: float | None = None) -> TorrentMeta:
+        """The torrent's metadata from the swarm: peers from the magnet, its trackers, the defaults, DHT."""
+        timeout = self.config.metadata_timeout if timeout is None else timeout
+        info_hash = source.info_hash
+        with self._lock:
+            active = self._torrents.get(info_hash)
+            if active is not None:
+                return active.meta
+            fetch = self._fetches.get(info_hash)
+            if fetch is None:
+                params = lt.parse_magnet_uri(source.uri)
+                params.save_path = str(self.storage_root / info_hash)
+                params.trackers = _merge(params.trackers, self.config.default_trackers)
+                params.flags |= lt.torrent_flags.upload_mode  # metadata only: no payload
+                params.flags &= ~lt.torrent_flags.auto_managed
+                params.flags &= ~lt.torrent_flags.paused
+                fetch = _MetadataFetch(self.session.add_torrent(params))
+                self._fetches[info_hash] = fetch
+                log.info("fetching metadata for %s", info_hash)
+        try:
+            arrived = fetch.done.wait(timeout)
+            if self.stopping:
+                raise Unavailable("the server is shutting down")
+            if not arrived:
+                peers = fetch.handle.status().num_peers
+                raise MetadataTimeout(
+                    f"no metadata for {info_hash} after {timeout:.0f} s ({peers} peers found): "
+                    "the swarm may have no seeders, or none could be reached"
+                )
+            return self._metadata_from(fetch.handle, source)
+        finally:
+            with self._lock:
+                owner = self._fetches.get(info_hash) is fetch
+                if owner:
+                    del self._fetches[info_hash]
+            if owner:
+                self._remove_and_wait(fetch.handle, info_hash)
+
+    def _remove_and_wait(self, handle: "lt.torrent_handle", info_hash: str, flags: int = 0) -> None:
+        """Removal is asynchronous; waiting for it lets the same torrent be added again at once."""
+        removed = threading.Event()
+        with self._lock:
+            self._removals[info_hash] = removed
+        self.session.remove_torrent(handle, flags)
+        if self.stopping:
+            return  # the alert pump may be gone; nobody will add it again
+        if not removed.wait(5):
+            log.warning("libtorrent did not confirm the removal of %s", info_hash)
+        with self._lock:
+            self._removals.pop(info_hash, None)
+
+    def fetch_progress(self, info_hash: str) -> tuple[float, int] | None:
+        """(seconds waited, peers found) while metadata is being fetched, else None."""
+        with self._lock:
+            fetch = self._fetches.get(info_hash)
+        if fetch is None:
+            return None
+        return time.monotonic() - fetch.started, fetch.handle.status().num_peers
+
+    @staticmethod
+    def _metadata_from(handle: "lt.torrent_handle", source: MagnetSource) -> TorrentMeta:
+        info = handle.torrent_file()
+        trackers = [entry["url"] for entry in handle.trackers()]
+        head = b"13:announce-list" + lt.bencode([[url.encode()] for url in trackers]) if trackers else b""
+        meta = parse_torrent(b"d" + head + b"4:info" + bytes(info.info_section()) + b"e")
+        if meta.info_hash != source.info_hash:
+            raise LibraryError(f"the swarm sent metadata for {meta.info_hash}, not {source.info_hash}")
+        return dataclasses.replace(meta, source=source.uri)
+
+    # -- torrents in the session ------------------------------------------------
+
+    def activate(self, info_hash: str) -> ActiveTorrent:
+        """The torrent in the session, added from stored metadata if it is not there yet."""
+        with self._lock:
+            torrent = self._torrents.get(info_hash)
+            if torrent is not None:
+                return torrent
+            if self.stopping:
+                raise LibraryError("the server is shutting down")
+            try:
+                meta = parse_torrent(self._stored.metadata(info_hash))
+                params = self._add_params(meta)
+                handle = self.session.add_torrent(params)
+            except (MetainfoError, RuntimeError) as exc:
+                raise Unavailable(f"torrent {info_hash} cannot be added to the session: {exc}") from None
+            torrent = ActiveTorrent(info_hash, meta, handle, Path(params.save_path))
+            self._torrents[info_hash] = torrent
+        torrent.refresh_have()
+        log.info("added %s (%s) to the session", info_hash, meta.name)
+        return torrent
+
+    def _add_params(self, meta: TorrentMeta) -> "lt.add_torrent_params":
+        resume_file = self._resume_dir / f"{meta.info_hash}.resume"
+        params = lt.add_torrent_params()
+        if resume_file.exists():
+            try:
+                params = lt.read_resume_data(resume_file.read_bytes())
+            except RuntimeError as exc:
+                log.warning("ignoring unreadable resume data for %s: %s", meta.info_hash, exc)
+        params.ti = lt.torrent_info(meta.torrent_bytes)
+        params.save_path = str(self.storage_root / meta.info_hash)
+        source = self._stored.source(meta.info_hash)
+        if source:
+            hints = lt.parse_magnet_uri(source)
+            params.peers = list(params.peers) + list(hints.peers)
+            params.trackers = _merge(params.trackers, hints.trackers)
+        params.trackers = _merge(params.trackers, self.config.default_trackers)
+        # Nothing downloads until a reader asks for it.
+        params.piece_priorities = [0] * params.ti.num_pieces()
+        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused | lt.torrent_flags.upload_mode
+                          | lt.torrent_flags.sequential_download)
+        return params
+
+    def find(self, info_hash: str) -> ActiveTorrent | None:
+        with self._lock:
+            return self._torrents.get(info_hash)
+
+    def request_pieces(self, torrent: ActiveTorrent, urgent: Iterable[int], readahead: Iterable[int]) -> None:
+        """Ask the swarm for `urgent` pieces first (deadlines in order of need), then `readahead`."""
+        handle = torrent.handle
+        missing = [p for p in urgent if not torrent.have[p]]
+        # The deadline set last is served first on ties: set them in reverse order of need.
+        for rank, piece in reversed(list(enumerate(missing))):
+            handle.set_piece_deadline(piece, rank * 10)
+        for piece in readahead:
+            if not torrent.have[piece] and handle.piece_priority(piece) < LOW_PRIORITY:
+                handle.piece_priority(piece, LOW_PRIORITY)
+
+    def mark_reading(self, torrent: ActiveTorrent) -> None:
+        """A read starts: the torrent is wanted, so an idle pause ends."""
+        with torrent.cond:
+            torrent.last_read = time.monotonic()
+            torrent.last_read_wall = time.time()
+            resume = torrent.idle_paused
+            torrent.idle_paused = False
+        if resume:
+            log.info("resuming idle torrent %s", torrent.info_hash)
+            torrent.handle.resume()
+
+    # -- control (API) ----------------------------------------------------------
+
+    def pause(self, info_hash: str) -> None:
+        torrent = self.find(info_hash)
+        if torrent is None:
+            raise NotFound(f"torrent {info_hash} is not in the session")
+        with torrent.cond:
+            torrent.user_paused = True
+            torrent.cond.notify_all()
+        torrent.handle.pause()
+        self._save_resume_data([torrent], wait=0)
+
+    def resume(self, info_hash: str) -> None:
+        torrent = self.find(info_hash)
+        if torrent is None:
+            raise NotFound(f"torrent {info_hash} is not in the session")
+        with torrent.cond:
+            torrent.user_paused = False
+            # It stays paused until the next read, which resumes it after asking for its pieces
+            # (see TorrentReader._wait_for for why that order matters).
+            torrent.idle_paused = True
+
+    def remove(self, info_hash: str) -> None:
+        """Leave the session and delete the downloaded data and resume data."""
+        with self._lock:
+            torrent = self._torrents.pop(info_hash, None)
+        if torrent is not None:
+            with torrent.cond:
+                torrent.error = "the torrent was removed"
+                torrent.cond.notify_all()
+            self._remove_and_wait(torrent.handle, info_hash, lt.session.delete_files)
+        self._delete_data(info_hash)
+
+    def state(self, info_hash: str) -> TorrentState:
+        progress = self.fetch_progress(info_hash)
+        if progress is not None:
+            return TorrentState(info_hash, True, "fetching_metadata", 0.0, 0, 0, progress[1], 0, 0, 0,
+                                False, False, 0)
+        torrent = self.find(info_hash)
+        if torrent is None:
+            return TorrentState(info_hash, False, "inactive", 0.0, 0, _disk_usage(self.storage_root / info_hash),
+                                0, 0, 0, 0, False, False, 0)
+        status = torrent.handle.status()
+        return TorrentState(
+            info_hash=info_hash,
+            in_session=True,
+            state=self._state_name(torrent, status),
+            progress=round(status.progress, 4),
+            downloaded_bytes=status.total_done,
+            bytes_on_disk=_disk_usage(torrent.save_path),
+            peers=status.num_peers,
+            seeds=status.num_seeds,
+            download_rate=status.download_payload_rate,
+            upload_rate=status.upload_payload_rate,
+            paused=torrent.user_paused,
+            idle=torrent.idle_paused,
+            readers=torrent.open_readers,
+            error=torrent.error,
+        )
+
+    @staticmethod
+    def _state_name(torrent: ActiveTorrent, status: "lt.torrent_status") -> str:
+        if torrent.error:
+            return "error"
+        if torrent.user_paused:
+            return "paused"
+        if torrent.idle_paused:
+            return "idle"
+        states = lt.torrent_status.states
+        return {
+            states.checking_files: "checking",
+            states.checking_resume_data: "checking",
+            states.downloading: "downloading",
+            states.finished: "finished",
+            states.seeding: "seeding",
+        }.get(status.state, "downloading")
+
+    # -- alert handlers (pump thread) ---------------------------------------------
+
+    def _on_piece_finished(self, event: PieceFinished) -> None:
+        torrent = self.find(event.info_hash)
+        if torrent is not None:
+            with torrent.cond:
+                torrent.have[event.piece] = 1
+                torrent.cond.notify_all()
+
+    def _on_checked(self, event: TorrentChecked) -> None:
+        torrent = self.find(event.info_hash)
+        if torrent is not None:
+            torrent.refresh_have()
+
+    def _on_failed(self, event: TorrentFailed) -> None:
+        log.error("torrent %s: %s", event.info_hash, event.message)
+        torrent = self.find(event.info_hash)
+        if torrent is not None:
+            with torrent.cond:
+                torrent.error = event.message
+                torrent.cond.notify_all()
+
+    def _on_metadata(self, event: MetadataReceived) -> None:
+        with self._lock:
+            fetch = self._fetches.get(event.info_hash)
+        if fetch is not None:
+            fetch.done.set()
+
+    def _on_removed(self, event: TorrentRemoved) -> None:
+        with self._lock:
+            removed = self._removals.get(event.info_hash)
+        if removed is not None:
+            removed.set()
+
+    def _on_resume_saved(self, event: ResumeDataSaved) -> None:
+        with self._lock:
+            known = event.info_hash in self._torrents
+        if known:
+            _write_atomically(self._resume_dir / f"{event.info_hash}.resume", event.data)
+        self._resume_done(event.info_hash)
+
+    def _on_resume_failed(self, event: ResumeDataFailed) -> None:
+        log.debug("no resume data for %s: %s", event.info_hash, event.message)
+        self._resume_done(event.info_hash)
+
+    def _resume_done(self, info_hash: str) -> None:
+        with self._resume_cond:
+            self._pending_resume.discard(info_hash)
+            self._resume_cond.notify_all()
+
+    # -- housekeeping -------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        last_resume = last_eviction = time.monotonic()
+        while not self._stopping.wait(HOUSEKEEPING_SECONDS):
+            try:
+                self._pause_idle_torrents()
+                now = time.monotonic()
+                if now - last_resume >= RESUME_SAVE_SECONDS:
+                    last_resume = now
+                    with self._lock:
+                        torrents = list(self._torrents.values())
+                    self._save_resume_data([t for t in torrents if t.handle.need_save_resume_data()], wait=0)
+                if self.config.cache_size and now - last_eviction >= EVICTION_CHECK_SECONDS:
+                    last_eviction = now
+                    self.evict_over_cache_size()
+            except Exception:
+                log.exception("torrent housekeeping failed")
+
+    def _pause_idle_torrents(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            torrents = list(self._torrents.values())
+        for torrent in torrents:
+            with torrent.cond:
+                idle = (not torrent.idle_paused and not torrent.user_paused and torrent.active_reads == 0
+                        and now - torrent.last_read >= self.config.idle_timeout)
+                if idle:
+                    torrent.idle_paused = True
+            if idle:
+                log.info("pausing %s: nobody read it for %.0f s", torrent.info_hash, self.config.idle_timeout)
+                torrent.handle.pause()
+                self._save_resume_data([torrent], wait=0)
+
+    def evict_over_cache_size(self) -> list[str]:
+        """Delete whole torrents nobody is reading, least recently read first, until under `cache_size`."""
+        usage: dict[str, int] = {}
+        last_used: dict[str, float] = {}
+        busy: set[str] = set()
+        with self._lock:
+            active = dict(self._torrents)
+        for entry in os.scandir(self.storage_root):
+            if not entry.is_dir() or entry.name.startswith("."):
+                continue
+            usage[entry.name] = _disk_usage(Path(entry.path))
+            torrent = active.get(entry.name)
+            if torrent is not None:
+                last_used[entry.name] = torrent.last_read_wall
+                if torrent.open_readers or torrent.active_reads:
+                    busy.add(entry.name)
+            else:
+                last_used[entry.name] = entry.stat().st_mtime
+        total = sum(usage.values())
+        evicted = []
+        for info_hash in sorted((h for h in usage if h not in busy), key=lambda h: last_used[h]):
+            if total <= self.config.cache_size:
+                break
+            log.info("cache over %d bytes: evicting %s (%d bytes)", self.config.cache_size, info_hash, usage[info_hash])
+            self.remove(info_hash)
+            total -= usage[info_hash]
+            evicted.append(info_hash)
+        return evicted
+
+    def _save_resume_data(self, torrents: list[ActiveTorrent], wait: float) -> None:
+        if not torrents:
+            return
+        with self._resume_cond:
+            for torrent in torrents:
+                self._pending_resume.add(torrent.info_hash)
+        for torrent in torrents:
+            torrent.handle.save_resume_data(lt.save_resume_flags_t.flush_disk_cache)
+        if wait:
+            deadline = time.monotonic() + wait
+            hashes = {t.info_hash for t in torrents}
+            with self._resume_cond:
+                while self._pending_resume & hashes and time.monotonic() < deadline:
+                    self._resume_cond.wait(deadline - time.monotonic())
+
+    def _delete_data(self, info_hash: str) -> None:
+        (self._resume_dir / f"{info_hash}.resume").unlink(missing_ok=True)
+        shutil.rmtree(self.storage_root / info_hash, ignore_errors=True)
+
+
+def _merge(existing: Iterable[str], more: Iterable[str]) -> list[str]:
+    merged = list(existing)
+    for url in more:
+        if url not in merged:
+            merged.append(url)
+    return merged
+
+
+def _disk_usage(path: Path) -> int:
+    """Bytes really allocated under `path` (sparse files count only what was written)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,291 @@
+"""The torrent engine end to end: a real seeder on loopback, the real server, real HTTP clients."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.helpers import MadeTorrent, RunningServer, Seeder, Tracker, wait_until
+
+MiB = 1024 * 1024
+PIECE = 256 * 1024
+MOVIE = "/Movies/Big Movie (2021)/Big Movie (2021).mkv"
+SEASON = "/TV Shows/Show (2020)/Season 01"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content(made: MadeTorrent, name: str, rel: str) -> bytes:
+    return (made.root / name / rel).read_bytes()
+
+
+@pytest.fixture
+def movie_torrent(torrent_factory) -> MadeTorrent:
+    return torrent_factory("Big.Movie.2021.1080p", {"Big.Movie.2021.1080p.mkv": 12 * MiB + 12345,
+                                                    "Big.Movie.2021.1080p.nfo": 500}, piece_size=PIECE)
+
+
+@pytest.fixture
+def show_torrent(torrent_factory) -> MadeTorrent:
+    return torrent_factory("Show.S01.720p", {f"Show.S01E0{n}.mkv": 3 * MiB + n * 1000 for n in (1, 2, 3)},
+                           piece_size=PIECE)
+
+
+def assign_movie(server: RunningServer, body: dict) -> dict:
+    movie = server.api("POST", "/api/movies", json={"title": "Big Movie", "year": 2021}).json()
+    response = server.api("POST", f"/api/movies/{movie['id']}/assign", json=body)
+    assert response.status_code == 200, response.text
+    return movie
+
+
+def assign_show(server: RunningServer, body: dict) -> dict:
+    show = server.api("POST", "/api/shows", json={"title": "Show", "year": 2020}).json()
+    response = server.api("POST", f"/api/shows/{show['id']}/assign", json=body)
+    assert response.status_code == 200, response.text
+    return show
+
+
+def get(server: RunningServer, path: str, **headers) -> requests.Response:
+    return requests.get(server.url + quote(path), headers=headers, timeout=60)
+
+
+def test_magnet_and_info_hash_assignments_stream_byte_exact(server, seeder, movie_torrent, show_torrent, tmp_path):
+    seeder.seed(movie_torrent)
+    tracker = Tracker(tmp_path / "tracker", [show_torrent.info_hash])
+    try:
+        seeder.seed(show_torrent, trackers=[tracker.announce_url])
+        # A magnet with a peer hint, and a bare info-hash found through a (local) default tracker.
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        server.server.engine.config.default_trackers = [tracker.announce_url]
+        assign_show(server, {"source": show_torrent.info_hash.upper()})
+
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        full = get(server, MOVIE)
+        assert full.status_code == 200
+        assert full.headers["Content-Length"] == str(len(original))
+        assert sha256(full.content) == sha256(original)
+
+        size = len(original)
+        for start, end in ((0, 99), (size // 2 - 1000, size // 2 + 70000), (size - 1, size - 1)):
+            part = get(server, MOVIE, Range=f"bytes={start}-{end}")
+            assert part.status_code == 206
+            assert part.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+            assert part.content == original[start:end + 1]
+
+        for n in (1, 2, 3):
+            episode = get(server, f"{SEASON}/Show - S01E0{n} - Episode {n}.mkv")
+            assert episode.status_code == 200
+            assert sha256(episode.content) == sha256(content(show_torrent, "Show.S01.720p", f"Show.S01E0{n}.mkv"))
+    finally:
+        tracker.close()
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed (.ci/run installs it)")
+def test_rclone_copy_and_check_agree_with_the_source(server, seeder, show_torrent, tmp_path):
+    seeder.seed(show_torrent)
+    assign_show(server, {"source": seeder.magnet(show_torrent)})
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    for n in (1, 2, 3):
+        shutil.copy(show_torrent.root / "Show.S01.720p" / f"Show.S01E0{n}.mkv",
+                    expected / f"Show - S01E0{n} - Episode {n}.mkv")
+    copied = tmp_path / "copied"
+    env = {"RCLONE_CONFIG": "/dev/null", "PATH": "/usr/bin:/bin"}
+    remote = [f"--webdav-url={server.url}", f":webdav:{SEASON}"]
+    result = subprocess.run(["rclone", "copy", *remote, str(copied)], capture_output=True, text=True, timeout=120,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(["rclone", "check", "--download", str(expected), *remote], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "0 differences found" in result.stderr
+    assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in expected.iterdir())
+
+
+def test_only_what_is_read_is_downloaded(server, seeder, torrent_factory):
+    made = torrent_factory("Two.Files", {"Two.Files.S01E01.mkv": 16 * MiB, "Two.Files.S01E02.mkv": 16 * MiB},
+                           piece_size=PIECE, v1_only=True)
+    seeder.seed(made)
+    assign_show(server, {"source": seeder.magnet(made)})
+    engine = server.server.engine
+    assert engine.find(made.info_hash) is None, "assigning must not add the torrent to the session"
+
+    first = get(server, f"{SEASON}/Show - S01E01 - Episode 1.mkv", Range=f"bytes=0-{2 * MiB - 1}")
+    assert first.content == content(made, "Two.Files", "Two.Files.S01E01.mkv")[:2 * MiB]
+
+    torrent = engine.find(made.info_hash)
+    second_file_pieces = range((16 * MiB) // PIECE, (32 * MiB) // PIECE)
+    assert not any(torrent.handle.have_piece(p) for p in second_file_pieces)
+    downloaded = torrent.handle.status().total_done
+    assert 2 * MiB <= downloaded <= 8 * MiB, downloaded  # the read and a small readahead, of a 32 MiB torrent
+    state = server.api("GET", f"/api/torrents/{made.info_hash}").json()
+    # The readahead may still be arriving; it stays bounded.
+    assert state["in_session"] and downloaded <= state["downloaded_bytes"] <= 8 * MiB
+    assert state["bytes_on_disk"] < 12 * MiB
+
+
+def test_idle_torrent_is_paused_and_resumed_by_the_next_read(tmp_path, config, seeder, movie_torrent):
+    config.torrent.idle_timeout = 1.5
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        assert get(server, MOVIE, Range="bytes=0-1000").content == original[:1001]
+        torrent = server.server.engine.find(movie_torrent.info_hash)
+        wait_until(lambda: torrent.handle.status().paused, 15, "the idle torrent to pause")
+        assert server.api("GET", f"/api/torrents/{movie_torrent.info_hash}").json()["state"] == "idle"
+        had = torrent.handle.status().total_done
+        tail = get(server, MOVIE, Range=f"bytes={len(original) - 5000}-")
+        assert tail.content == original[-5000:]
+        assert not torrent.handle.status().paused
+        assert torrent.handle.status().total_done >= had  # nothing was thrown away by the pause
+    finally:
+        server.stop()
+
+
+def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder, movie_torrent, show_torrent):
+    config.torrent.read_timeout = 3
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        seeder.seed(show_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        assign_show(server, {"source": seeder.magnet(show_torrent)})
+        assert get(server, MOVIE, Range="bytes=0-99").status_code == 206  # the swarm works
+        seeder.stop_seeding(movie_torrent)
+
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.RequestException):
+            response = requests.get(server.url + quote(MOVIE), timeout=30, stream=True)
+            response.raise_for_status()
+            for _ in response.iter_content(1 << 20):
+                pass  # the body ends early: the connection is aborted, never a hang
+        assert time.monotonic() - started < 3 + 10
+        head = requests.head(server.url + quote(f"{SEASON}/Show - S01E02 - Episode 2.mkv"), timeout=10)
+        assert head.status_code == 200
+        episode = get(server, f"{SEASON}/Show - S01E02 - Episode 2.mkv", Range="bytes=0-999")
+        assert episode.content == content(show_torrent, "Show.S01.720p", "Show.S01E02.mkv")[:1000]
+    finally:
+        server.stop()
+
+
+def test_concurrent_gets_of_one_file_and_of_two_files_of_one_torrent(server, seeder, show_torrent):
+    seeder.seed(show_torrent)
+    assign_show(server, {"source": seeder.magnet(show_torrent)})
+    jobs = [(1, "bytes=0-"), (1, f"bytes={MiB}-"), (2, "bytes=0-"), (3, f"bytes={2 * MiB}-{3 * MiB}")]
+    results: dict[int, bytes] = {}
+
+    def fetch(index: int, episode: int, byte_range: str) -> None:
+        results[index] = get(server, f"{SEASON}/Show - S01E0{episode} - Episode {episode}.mkv", Range=byte_range).content
+
+    threads = [threading.Thread(target=fetch, args=(i, *job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for index, (episode, byte_range) in enumerate(jobs):
+        original = content(show_torrent, "Show.S01.720p", f"Show.S01E0{episode}.mkv")
+        start, _, end = byte_range[len("bytes="):].partition("-")
+        assert results[index] == original[int(start): int(end) + 1 if end else None], (episode, byte_range)
+
+
+def test_restart_keeps_library_and_metadata_and_serves_downloaded_data_without_peers(config, movie_torrent):
+    seeder = Seeder()
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        assert sha256(get(server, MOVIE).content) == sha256(original)
+        listing_before = server.api("GET", "/api/movies").json()
+    finally:
+        seeder.close()  # no peer anywhere from now on
+    server.restart()
+    try:
+        assert server.api("GET", "/api/movies").json() == listing_before
+        torrent_info = server.api("GET", f"/api/torrents/{movie_torrent.info_hash}").json()
+        assert torrent_info["name"] == "Big.Movie.2021.1080p" and not torrent_info["in_session"]
+        # The stored metadata answers a second assignment by magnet at once, without the (gone) swarm.
+        movie_id = listing_before[0]["id"]
+        again = server.api("POST", f"/api/movies/{movie_id}/assign", json={"source": movie_torrent.info_hash})
+        assert again.status_code == 200
+        data = get(server, MOVIE).content
+        assert sha256(data) == sha256(original)
+        assert server.server.engine.find(movie_torrent.info_hash).handle.status().num_peers == 0
+    finally:
+        server.stop()
+
+
+def test_memory_storage_keeps_data_under_the_tmpfs_path_only(tmp_path, config, seeder, movie_torrent):
+    shm = Path("/dev/shm")
+    memory_dir = (shm if shm.is_dir() else tmp_path) / f"momoshtrem-test-{tmp_path.name}"
+    config.torrent.storage = "memory"
+    config.torrent.memory_dir = str(memory_dir)
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        assert get(server, MOVIE, Range="bytes=0-999999").content == original[:1000000]
+        stored = memory_dir / movie_torrent.info_hash / "Big.Movie.2021.1080p" / "Big.Movie.2021.1080p.mkv"
+        assert stored.exists() and stored.stat().st_blocks > 0
+        data_dir = Path(config.torrent.data_dir)
+        assert not data_dir.exists() or not any(p.is_file() for p in data_dir.rglob("*"))
+    finally:
+        server.stop()
+        shutil.rmtree(memory_dir, ignore_errors=True)
+
+
+def test_cache_size_evicts_the_least_recently_read_torrent(config, seeder, movie_torrent, show_torrent):
+    config.torrent.cache_size = 4 * MiB
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        seeder.seed(show_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        assign_show(server, {"source": seeder.magnet(show_torrent)})
+        assert len(get(server, MOVIE, Range=f"bytes=0-{3 * MiB - 1}").content) == 3 * MiB
+        episode = f"{SEASON}/Show - S01E01 - Episode 1.mkv"
+        assert len(get(server, episode, Range=f"bytes=0-{3 * MiB - 1}").content) == 3 * MiB
+        engine = server.server.engine
+        evicted = engine.evict_over_cache_size()
+        assert evicted == [movie_torrent.info_hash]
+        assert engine.find(movie_torrent.info_hash) is None
+        assert not (engine.storage_root / movie_torrent.info_hash).exists()
+        assert engine.find(show_torrent.info_hash) is not None
+        # Evicted data comes back from the swarm when read again.
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        assert get(server, MOVIE, Range="bytes=0-99").content == original[:100]
+    finally:
+        server.stop()
+
+
+def test_pause_resume_and_remove_through_the_api(server, seeder, movie_torrent):
+    seeder.seed(movie_torrent)
+    assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+    assert get(server, MOVIE, Range="bytes=0-99").status_code == 206
+    info_hash = movie_torrent.info_hash
+    paused = server.api("POST", f"/api/torrents/{info_hash}/pause").json()
+    assert paused["state"] == "paused" and paused["paused"]
+    refused = get(server, MOVIE, Range="bytes=0-99")
+    assert refused.status_code == 503 and "paused" in refused.text
+    resumed = server.api("POST", f"/api/torrents/{info_hash}/resume").json()
+    assert resumed["paused"] is False and resumed["state"] == "idle"  # until the next read wakes it
+    assert get(server, MOVIE, Range="bytes=0-99").status_code == 206
+    removed = server.api("DELETE", f"/api/torrents/{info_hash}").json()
+    assert removed == {"info_hash": info_hash, "removed_assignments": 1}
+    assert server.api("GET", "/api/torrents").json() == []
+    assert server.api("GET", "/api/movies").json()[0]["assignment"] is None
+    assert not (server.server.engine.storage_root / info_hash).exists()
+    assert server.api("POST", f"/api/torrents/{info_hash}/pause").status_code == 404
