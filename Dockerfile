@@ -1,4 +1,4 @@
-# momoshtrem: one process serving the WebDAV share and the REST API on port 4444.
+# momoshtrem: one process serving the WebDAV share and the REST API on port 4444, BitTorrent on 6881.
 FROM python:3.11-slim
 
 WORKDIR /app
@@ -17,7 +17,7 @@ ENV MOMOSHTREM_SERVER_HOST=0.0.0.0 \
 
 USER momoshtrem
 VOLUME ["/data"]
-EXPOSE 4444
+EXPOSE 4444 6881/tcp 6881/udp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:4444/api/health', timeout=4)"]
 ENTRYPOINT ["momoshtrem"]

@@ -134,3 +134,35 @@ def test_serve_with_a_bad_config_fails_naming_the_key(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "server.prot" in result.stderr
+
+
+def test_torrent_commands_and_magnet_assignment(capsys, server, seeder, torrent_factory):
+    made = torrent_factory("Heat.1995.720p", {"Heat.1995.720p.mkv": 300_000}, piece_size=65536)
+    seeder.seed(made)
+    assert cli(capsys, server, "movie", "add", "Heat", "--year", "1995")[0] == 0
+    code, out, _ = cli(capsys, server, "assign", "movie", "1", seeder.magnet(made))
+    assert code == 0 and made.info_hash in out
+
+    code, out, _ = cli(capsys, server, "torrents")
+    assert code == 0 and made.info_hash in out and "inactive" in out
+    assert requests.get(server.url + "/Movies/Heat%20(1995)/Heat%20(1995).mkv", timeout=30).status_code == 200
+    code, out, _ = cli(capsys, server, "torrents", "get", made.info_hash, "--json")
+    assert json.loads(out)["in_session"] is True
+    code, out, _ = cli(capsys, server, "torrents", "pause", made.info_hash)
+    assert code == 0 and "paused" in out
+
+    code, _, err = cli(capsys, server, "torrents", "rm", made.info_hash)  # no terminal to confirm on
+    assert code == 1 and "--yes" in err
+    code, out, _ = cli(capsys, server, "torrents", "rm", made.info_hash, "--yes")
+    assert code == 0 and "1 assignments" in out
+    assert json.loads(cli(capsys, server, "torrents", "--json")[1]) == []
+
+
+def test_magnet_without_peers_shows_progress_then_fails(capsys, server):
+    magnet = "magnet:?xt=urn:btih:" + "b" * 40
+    assert cli(capsys, server, "show", "add", "Nobody", "--year", "2001")[0] == 0
+    code, out, err = cli(capsys, server, "assign", "show", "1", magnet)
+    assert code == 1 and out == ""
+    assert "fetching metadata" in err and "0 peers" in err
+    assert err.strip().splitlines()[-1].startswith("error: no metadata for " + "b" * 40)
+    assert json.loads(cli(capsys, server, "torrents", "--json")[1]) == []

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from momoshtrem.torrent.sources import SourceError, parse_source
+
 DEFAULT_URL = "http://127.0.0.1:4444"
 _DAV = "{DAV:}"
 _INFO_HASH = re.compile(r"^[0-9a-fA-F]{40}$|^[A-Za-z2-7]{32}$")
+
+
+class Progress(Protocol):
+    def update(self, state: dict) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ClientError(Exception):
@@ -52,10 +61,20 @@ class ApiClient:
             raise ClientError(message or f"{method} {path}: HTTP {response.status_code}")
         return data
 
-    def assign(self, kind: str, item_id: int, source: str) -> Any:
-        """SOURCE is a .torrent path, a magnet URI or an info-hash."""
+    def assign(self, kind: str, item_id: int, source: str, progress: Progress | None = None) -> Any:
+        """SOURCE is a .torrent path, a magnet URI or an info-hash.
+
+        A magnet or info-hash may wait for metadata from the swarm: `progress`
+        then gets the server's state (elapsed, peers) about twice a second.
+        """
         if source.startswith("magnet:") or _INFO_HASH.match(source):
             body = {"source": source}
+            info_hash = _hash_of(source)
+            if progress is not None and info_hash:
+                try:
+                    return self._call_with_progress(f"/api/{kind}s/{item_id}/assign", body, info_hash, progress)
+                finally:
+                    progress.close()
         else:
             path = Path(source)
             try:
@@ -64,6 +83,31 @@ class ApiClient:
                 raise ClientError(f"cannot read {source}: {exc.strerror}") from None
             body = {"torrent": base64.b64encode(data).decode()}
         return self.call("POST", f"/api/{kind}s/{item_id}/assign", body)
+
+    def _call_with_progress(self, path: str, body: Any, info_hash: str, progress: Progress) -> Any:
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome["result"] = self.call("POST", path, body)
+            except ClientError as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, daemon=True).start()
+        poller = ApiClient(self.base_url, timeout=5)
+        while not done.wait(0.5):
+            try:
+                state = poller.call("GET", f"/api/torrents/{info_hash}")
+            except ClientError:
+                continue  # not fetching (yet), or stored already
+            if state.get("state") == "fetching_metadata":
+                progress.update(state)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
 
     def list_dir(self, path: str) -> list[DavEntry]:
         """The members of a folder of the share, by PROPFIND Depth 1."""
@@ -85,3 +129,11 @@ class ApiClient:
             if href.rstrip("/") != unquote(urlsplit(url).path).rstrip("/"):
                 entries.append(DavEntry(href.rstrip("/"), is_folder, size))
         return entries
+
+
+def _hash_of(source: str) -> str | None:
+    """The info-hash a magnet or bare hash names, normalised as the server will (None if malformed)."""
+    try:
+        return parse_source(source).info_hash
+    except SourceError:
+        return None

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Sequence
 
 from tabulate import tabulate
+from tqdm import tqdm
 
 from momoshtrem import __version__
 from momoshtrem.cli.client import DEFAULT_URL, ApiClient, ClientError
@@ -99,6 +100,33 @@ def _ls(client: ApiClient, args: argparse.Namespace) -> Any:
     return sorted(rows, key=lambda r: r["path"])
 
 
+def _torrent_rm(client: ApiClient, args: argparse.Namespace) -> Any:
+    torrent = client.call("GET", f"/api/torrents/{args.hash}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ClientError("refusing to remove without confirmation: add --yes")
+        answer = input(f"Remove {torrent['name']} ({torrent['info_hash']}), its data and its assignments? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise ClientError("not removed")
+    return client.call("DELETE", f"/api/torrents/{args.hash}")
+
+
+class MetadataProgress:
+    """A tqdm line on stderr while the server waits for a magnet's metadata: peers found, time waited."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+
+    def update(self, state: dict) -> None:
+        if self._bar is None:
+            self._bar = tqdm(desc="fetching metadata", bar_format="{desc}{postfix} [{elapsed}]", file=sys.stderr)
+        self._bar.set_postfix_str(f"{state['peers']} peers")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 # -- rendering -----------------------------------------------------------------
 
 
@@ -135,6 +163,30 @@ def _render_report(report: dict) -> str:
     if report["unmatched"]:
         lines.append(tabulate([[f["path"], f["reason"]] for f in report["unmatched"]], headers=["not used", "why"]))
     return "\n\n".join(lines)
+
+
+def _render_torrents(torrents: list[dict]) -> str:
+    rows = [
+        [t["info_hash"], _shorten(t["name"], 40), _bytes(t["total_size"]), t["state"], f"{t['progress'] * 100:.1f}%",
+         t["peers"], _bytes(t["download_rate"]) + "/s", _bytes(t["upload_rate"]) + "/s", _bytes(t["bytes_on_disk"])]
+        for t in torrents
+    ]
+    headers = ["info-hash", "name", "size", "state", "done", "peers", "down", "up", "on disk"]
+    return tabulate(rows, headers=headers) if rows else "no torrents"
+
+
+def _bytes(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024
+        if count < 1024 or unit == "GiB":
+            break
+    return f"{count:.1f} {unit}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _render_tree(rows: list[dict]) -> str:
@@ -208,9 +260,25 @@ def _parser() -> argparse.ArgumentParser:
     assign = commands.add_parser("assign", help="assign a torrent to a movie or a show").add_subparsers(dest="action", required=True)
     for kind in ("movie", "show"):
         sub = command(assign, kind, f"assign a torrent to a {kind}",
-                      lambda c, a, kind=kind: c.assign(kind, a.id, a.source), _render_report)
+                      lambda c, a, kind=kind: c.assign(kind, a.id, a.source, progress=MetadataProgress()),
+                      _render_report)
         sub.add_argument("id", type=int)
         sub.add_argument("source", help="a .torrent file, a magnet URI or a 40-hex info-hash")
+
+    torrents = command(commands, "torrents", "torrents: state in the session, pause, resume, remove",
+                       lambda c, a: c.call("GET", "/api/torrents"), _render_torrents)
+    actions = torrents.add_subparsers(dest="action")
+    command(actions, "list", "list torrents", lambda c, a: c.call("GET", "/api/torrents"), _render_torrents)
+    for name, verb in (("get", "GET"), ("pause", "POST"), ("resume", "POST")):
+        path = "" if name == "get" else f"/{name}"
+        sub = command(actions, name, f"{name} one torrent",
+                      lambda c, a, verb=verb, path=path: c.call(verb, f"/api/torrents/{a.hash}{path}"),
+                      lambda t: _render_torrents([t]))
+        sub.add_argument("hash")
+    sub = command(actions, "rm", "remove a torrent, its data and every assignment to it", _torrent_rm,
+                  lambda r: f"removed {r['info_hash']} and {r['removed_assignments']} assignments")
+    sub.add_argument("hash")
+    sub.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     unassign = commands.add_parser("unassign", help="remove an assignment").add_subparsers(dest="action", required=True)
     sub = command(unassign, "movie", "unassign a movie", lambda c, a: c.call("DELETE", f"/api/movies/{a.id}/assign"), _done)

@@ -6,12 +6,10 @@ records and never on libtorrent objects, so it can be tested without a session.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import libtorrent as lt
 
-INFO_HASH_RE = re.compile(r"^[0-9a-f]{40}$")
 MAX_TORRENT_BYTES = 20 * 1024 * 1024
 
 

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from momoshtrem.torrent.metainfo import INFO_HASH_RE
-
 
 class SourceError(ValueError):
     """The text is not a magnet URI or an info-hash we can use."""
@@ -62,10 +60,6 @@ def normalise_info_hash(text: str) -> str:
     raise SourceError(
         f"'{_shorten(text)}' is not an info-hash: expected 40 hex digits (or 32 base32 characters), got {len(text)} characters"
     )
-
-
-def is_info_hash(text: str) -> bool:
-    return bool(INFO_HASH_RE.match(text))
 
 
 def _shorten(text: str, limit: int = 60) -> str:
