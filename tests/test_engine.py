@@ -176,6 +176,10 @@ def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder,
         assert head.status_code == 200
         episode = get(server, f"{SEASON}/Show - S01E02 - Episode 2.mkv", Range="bytes=0-999")
         assert episode.content == content(show_torrent, "Show.S01.720p", "Show.S01E02.mkv")[:1000]
+
+        seeder.seed(movie_torrent)  # the peer returns: the stream resumes
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        assert get(server, MOVIE, Range=f"bytes={5 * MiB}-{6 * MiB}").content == original[5 * MiB:6 * MiB + 1]
     finally:
         server.stop()
 
@@ -289,3 +293,35 @@ def test_pause_resume_and_remove_through_the_api(server, seeder, movie_torrent):
     assert server.api("GET", "/api/movies").json()[0]["assignment"] is None
     assert not (server.server.engine.storage_root / info_hash).exists()
     assert server.api("POST", f"/api/torrents/{info_hash}/pause").status_code == 404
+
+
+def test_stopping_the_server_wakes_a_blocked_reader_at_once(config, seeder, movie_torrent):
+    config.torrent.read_timeout = 120
+    server = RunningServer(config)
+    stopped = False
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        seeder.stop_seeding(movie_torrent)  # every read now waits for pieces nobody has
+        outcome: dict[str, object] = {}
+
+        def blocked_get() -> None:
+            try:
+                outcome["response"] = requests.get(server.url + quote(MOVIE), timeout=60).status_code
+            except requests.RequestException as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=blocked_get)
+        thread.start()
+        torrent_added = lambda: (t := server.server.engine.find(movie_torrent.info_hash)) is not None and t.active_reads
+        wait_until(torrent_added, 30, "the GET to wait for pieces")
+        started = time.monotonic()
+        server.stop()
+        stopped = True
+        assert time.monotonic() - started < 10
+        thread.join(timeout=30)
+        # Nothing was sent yet, so the failure can still be a clear status; never a 200.
+        assert not thread.is_alive() and outcome.get("response") == 503, outcome
+    finally:
+        if not stopped:
+            server.stop()

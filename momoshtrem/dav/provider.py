@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable
 
+from wsgidav.dav_error import HTTP_GATEWAY_TIMEOUT, HTTP_SERVICE_UNAVAILABLE, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from momoshtrem.library.tree import FileNode, FolderNode, TreeCache
+from momoshtrem.torrent.reader import ReadError, ReadTimeout
 
 ContentOpener = Callable[[FileNode], BinaryIO]
 
@@ -97,4 +99,28 @@ class FileResource(DAVNonCollection):
         return True
 
     def get_content(self) -> BinaryIO:
-        return self.provider.open_content(self.node)
+        return _StatusOnError(self.provider.open_content(self.node))
+
+
+class _StatusOnError:
+    """Turns a failed read into a DAVError, so one that fails before the first byte is a clear 503/504.
+
+    After the first byte the status is gone: the connection is cut short instead.
+    """
+
+    def __init__(self, reader: BinaryIO) -> None:
+        self._reader = reader
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._reader.seek(offset, whence)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._reader.read(size)
+        except ReadTimeout as exc:
+            raise DAVError(HTTP_GATEWAY_TIMEOUT, str(exc)) from exc
+        except ReadError as exc:
+            raise DAVError(HTTP_SERVICE_UNAVAILABLE, str(exc)) from exc
+
+    def close(self) -> None:
+        self._reader.close()
