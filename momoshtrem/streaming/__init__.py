@@ -1,0 +1,1 @@
+"""Streaming: what a player needs next, and the reader that gets it there first."""
