@@ -1,0 +1,115 @@
+"""The prioritizer's plans, on piece arithmetic alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from momoshtrem.streaming.containers import ByteRange, ContainerIndex
+from momoshtrem.streaming.prioritizer import (
+    HIGH, TOP, PiecePlan, Prioritizer, ReadWindow, StreamingSettings,
+)
+from momoshtrem.torrent.pieces import FileSpan
+
+MiB = 1024 * 1024
+PIECE = MiB
+SETTINGS = StreamingSettings(header_priority_bytes=10 * MiB, footer_priority_bytes=5 * MiB,
+                             urgent_buffer_bytes=2 * MiB, readahead_bytes=16 * MiB, readahead_seconds=30)
+
+
+def prioritizer(size: int, offset: int = 0, settings: StreamingSettings = SETTINGS) -> Prioritizer:
+    return Prioritizer(FileSpan(offset=offset, size=size, piece_length=PIECE), settings)
+
+
+def test_file_span_arithmetic_for_a_file_that_starts_and_ends_mid_piece():
+    span = FileSpan(offset=PIECE // 2, size=3 * PIECE, piece_length=PIECE)
+    assert span.pieces == range(0, 4)
+    assert span.piece_at(0) == 0 and span.piece_at(PIECE // 2) == 1
+    assert span.pieces_for(3 * PIECE - 1, 10) == range(3, 4)  # clipped to the file
+    assert span.pieces_for(3 * PIECE, 10) == range(0)
+    assert span.pieces_for(10, 0) == range(0)
+
+
+def test_small_file_is_wanted_whole():
+    plan = prioritizer(12 * MiB).base_plan()
+    assert set(plan.priorities) == set(range(12))
+    assert plan.deadlines == {0: 100}
+
+
+def test_large_file_gets_header_and_footer_on_open():
+    plan = prioritizer(100 * MiB).base_plan()
+    assert {p for p, prio in plan.priorities.items()} == set(range(0, 10)) | set(range(95, 100))
+    assert plan.priorities[0] == TOP and plan.priorities[99] == TOP and plan.priorities[5] == HIGH
+    assert set(plan.deadlines) == {0, 99}
+    assert 50 not in plan.priorities
+
+
+def test_known_index_replaces_the_guessed_footer_with_its_exact_range():
+    p = prioritizer(100 * MiB)
+    p.index = ContainerIndex("mp4", (ByteRange(90 * MiB + 10, 92 * MiB),), duration_seconds=None)
+    plan = p.base_plan()
+    assert {90, 91} <= set(plan.deadlines) and 99 not in plan.priorities and 95 not in plan.priorities
+    assert plan.priorities[90] == TOP
+
+
+def test_window_has_now_urgent_and_a_readahead_ladder():
+    plan = prioritizer(100 * MiB).window_plan(ReadWindow(position=40 * MiB + 100, length=256 * 1024))
+    assert plan.deadlines[40] == 0
+    assert plan.priorities[41] == TOP and plan.priorities[42] == TOP  # the 2 MiB urgent window
+    ahead = [plan.priorities[p] for p in range(43, 43 + 16)]
+    assert ahead[0] == HIGH and ahead == sorted(ahead, reverse=True) and ahead[-1] >= 1
+    assert all(plan.deadlines[a] < plan.deadlines[b] for a, b in zip(range(40, 58), range(41, 59)))
+    assert 39 not in plan.priorities and 59 not in plan.priorities  # behind the reader, and past the window
+
+
+def test_seek_detection_ignores_moves_within_a_piece():
+    p = prioritizer(100 * MiB)
+    assert not p.is_seek(None, 0)
+    assert not p.is_seek(10 * MiB, 10 * MiB)
+    assert not p.is_seek(10 * MiB, 10 * MiB + PIECE - 1)
+    assert p.is_seek(10 * MiB, 10 * MiB + PIECE + 1)
+    assert p.is_seek(10 * MiB, 2 * MiB)
+
+
+def test_seek_moves_the_window_and_old_deadlines_go():
+    p = prioritizer(100 * MiB)
+    before = p.plan([ReadWindow(20 * MiB, 65536)])
+    after = p.plan([ReadWindow(70 * MiB, 65536)])
+    assert 20 in before.deadlines and 20 not in after.deadlines
+    assert after.deadlines[70] == 0
+
+
+def test_several_readers_share_one_plan_as_the_union_of_their_windows():
+    p = prioritizer(100 * MiB)
+    plan = p.plan([ReadWindow(0, 65536), ReadWindow(99 * MiB, 65536), ReadWindow(50 * MiB, 65536)])
+    for piece in (0, 99, 50):
+        assert plan.deadlines[piece] == 0 and plan.priorities[piece] == TOP
+    single = p.plan([ReadWindow(50 * MiB, 65536)])
+    assert set(single.priorities) < set(plan.priorities)
+
+
+def test_a_closed_probe_leaves_the_base_in_place():
+    p = prioritizer(100 * MiB)
+    after_probe = p.plan([], keep_base=True)
+    assert after_probe.priorities == p.base_plan().priorities
+    assert p.plan([], keep_base=False).priorities == {}
+
+
+@pytest.mark.parametrize("duration,expected", [
+    (None, 16 * MiB),              # unknown bitrate: the byte bound
+    (3000.0, 2 * MiB),             # 100 MiB over 50 min: 30 s is ~1 MiB, raised to the urgent floor
+    (300.0, 10 * MiB),             # 30 s of a 300 s file
+    (10.0, 16 * MiB),              # 30 s would be the whole file: capped
+])
+def test_readahead_is_seconds_of_playback_within_byte_bounds(duration, expected):
+    p = prioritizer(100 * MiB)
+    p.index = ContainerIndex("mkv", (), duration) if duration else None
+    assert p.readahead_bytes() == expected
+
+
+def test_plan_merge_keeps_highest_priority_and_earliest_deadline():
+    a, b = PiecePlan(), PiecePlan()
+    a.want(1, 3, 500)
+    b.want(1, 7, 900)
+    b.want(2, 1)
+    a.merge(b)
+    assert a.priorities == {1: 7, 2: 1} and a.deadlines == {1: 500}
