@@ -73,6 +73,17 @@ class TorrentConfig:
 
 
 @dataclass
+class StreamingConfig:
+    prioritize: bool = True
+    header_priority_bytes: int = 10 * 1024 * 1024
+    footer_priority_bytes: int = 5 * 1024 * 1024
+    urgent_buffer_bytes: int = 2 * 1024 * 1024
+    readahead_bytes: int = 16 * 1024 * 1024
+    readahead_seconds: float = 30.0
+    probe_seconds: float = 3.0
+
+
+@dataclass
 class TmdbConfig:
     api_key: str = ""
     base_url: str = "https://api.themoviedb.org/3"
@@ -90,6 +101,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
     torrent: TorrentConfig = field(default_factory=TorrentConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
     tmdb: TmdbConfig = field(default_factory=TmdbConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
@@ -218,5 +230,10 @@ def _check_ranges(config: Config) -> None:
     for key in ("cache_size", "download_rate_limit", "upload_rate_limit"):
         if getattr(config.torrent, key) < 0:
             raise ConfigError(f"config key 'torrent.{key}': must not be negative (0 means no limit)")
+    for key in ("header_priority_bytes", "footer_priority_bytes", "urgent_buffer_bytes", "readahead_bytes"):
+        if getattr(config.streaming, key) < 0:
+            raise ConfigError(f"config key 'streaming.{key}': must not be negative")
+    if config.streaming.readahead_seconds < 0 or config.streaming.probe_seconds < 0:
+        raise ConfigError("config keys 'streaming.readahead_seconds' and 'streaming.probe_seconds': must not be negative")
     if config.tmdb.timeout <= 0:
         raise ConfigError("config key 'tmdb.timeout': must be positive")

@@ -23,7 +23,8 @@ from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
 from momoshtrem.tmdb.client import TmdbClient
-from momoshtrem.torrent.reader import open_reader
+from momoshtrem.streaming.prioritizer import StreamingSettings
+from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,18 @@ class Server:
                 max_upload_bytes=config.server.max_upload_bytes,
             )
         )
-        read_timeout = config.torrent.read_timeout
+        streaming = config.streaming
+        self.streams = Streams(
+            self.engine,
+            StreamingSettings(streaming.header_priority_bytes, streaming.footer_priority_bytes,
+                              streaming.urgent_buffer_bytes, streaming.readahead_bytes, streaming.readahead_seconds),
+            probe_seconds=streaming.probe_seconds,
+            read_timeout=config.torrent.read_timeout,
+            prioritize=streaming.prioritize,
+        )
         dav = build_dav_app(
             self.trees,
-            open_content=lambda node: open_reader(self.engine, node.info_hash, node.file_index, read_timeout),
+            open_content=lambda node: self.streams.open(node.info_hash, node.file_index),
             before_get=self._ready_for_reading,
             block_size=config.server.block_size,
         )

@@ -121,20 +121,21 @@ class Prioritizer:
         return plan
 
     def window_plan(self, window: ReadWindow) -> PiecePlan:
+        """Counted in whole pieces from the pieces under the read, so a move within a piece changes nothing."""
         plan = PiecePlan()
         span = self.span
         now = span.pieces_for(window.position, max(window.length, 1))
         for rank, piece in enumerate(now):
             plan.want(piece, TOP, NOW_DEADLINE_MS + rank * NOW_STEP_MS)
-        read_end = window.position + max(window.length, 1)
-        urgent = span.pieces_for(read_end, self.settings.urgent_buffer_bytes)
-        for rank, piece in enumerate(p for p in urgent if p not in now):
+        last = span.pieces[-1]
+        urgent = range(now[-1] + 1, min(now[-1] + 1 + _pieces_in(self.settings.urgent_buffer_bytes, span), last + 1))
+        for rank, piece in enumerate(urgent):
             plan.want(piece, TOP, URGENT_DEADLINE_MS + rank * URGENT_STEP_MS)
-        ahead = span.pieces_for(read_end + self.settings.urgent_buffer_bytes, self.readahead_bytes())
-        ahead_pieces = [p for p in ahead if p not in now and p not in urgent]
+        start = urgent.stop if urgent else now[-1] + 1
+        ahead = range(start, min(start + _pieces_in(self.readahead_bytes(), span), last + 1))
         bands = HIGH - LOW  # a ladder: the nearest fifth at 6, down to 2 for the farthest
-        for rank, piece in enumerate(ahead_pieces):
-            priority = HIGH - rank * bands // len(ahead_pieces)
+        for rank, piece in enumerate(ahead):
+            priority = HIGH - rank * bands // len(ahead)
             plan.want(piece, priority, READAHEAD_DEADLINE_MS + rank * READAHEAD_STEP_MS)
         return plan
 
@@ -144,3 +145,7 @@ class Prioritizer:
         for window in windows:
             plan.merge(self.window_plan(window))
         return plan
+
+
+def _pieces_in(byte_count: int, span: FileSpan) -> int:
+    return -(-byte_count // span.piece_length)

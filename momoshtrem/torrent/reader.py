@@ -6,8 +6,9 @@ polling), then reads the bytes straight from the file in the save path. It
 never waits longer than the read timeout, and closing the reader or stopping
 the server wakes it at once.
 
-Which pieces to ask for, beyond the ones under the read, is `plan_read`'s
-job: the streaming layer replaces it with a format-aware prioritiser.
+Which pieces to ask for is `prepare_read`'s job: this plain reader asks for
+the pieces under the read and a small readahead; the streaming layer's
+PriorityReader overrides it with a format-aware plan shared by all readers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from momoshtrem.torrent.session import ActiveTorrent, SessionManager
 log = logging.getLogger(__name__)
 
 READAHEAD_BYTES = 4 * 1024 * 1024
+STARVING_CHECK_SECONDS = 2.0  # a wait with no piece for this long checks that the torrent has peers
 
 
 class ReadError(IOError):
@@ -101,32 +103,28 @@ class TorrentReader(io.RawIOBase):
 
     # -- waiting for pieces --------------------------------------------------------
 
-    def plan_read(self, start: int, length: int) -> tuple[list[int], list[int]]:
-        """(pieces needed now, pieces to fetch ahead) for a read of [start, start + length)."""
+    def prepare_read(self, start: int, length: int) -> list[int]:
+        """Ask the swarm for what this read needs; returns the pieces it must wait for."""
         urgent = list(self.span.pieces_for(start, length))
-        ahead = self.span.pieces_for(start + length, READAHEAD_BYTES)
-        return urgent, [p for p in ahead if p not in urgent]
+        ahead = [p for p in self.span.pieces_for(start + length, READAHEAD_BYTES) if p not in urgent]
+        self._manager.request_pieces(self._torrent, urgent, ahead)
+        return urgent
 
     def _wait_for(self, start: int, length: int) -> None:
         torrent = self._torrent
         manager = self._manager
-        urgent, ahead = self.plan_read(start, length)
-        if all(torrent.have[p] for p in urgent):
-            manager.mark_reading(torrent)
-            if ahead:
-                manager.request_pieces(torrent, [], ahead)
-            return
         if torrent.user_paused:
             raise ReadError(f"{self.file.path}: torrent {torrent.info_hash} is paused; resume it to read")
+        # Pieces first, then resume: a torrent resumed while it wants nothing stays "finished" and
+        # does not reconnect to seeds (measured: 0 connect candidates until paused and resumed again).
+        urgent = self.prepare_read(start, length)
+        manager.mark_reading(torrent)
+        if all(torrent.have[p] for p in urgent):
+            return
         deadline = time.monotonic() + self._timeout
         with torrent.cond:
             torrent.active_reads += 1
-        try:
-            # Pieces first, then resume: a torrent resumed while it wants nothing stays "finished" and
-            # does not reconnect to seeds (measured: 0 connect candidates until paused and resumed again).
-            manager.request_pieces(torrent, urgent, ahead)
-            manager.mark_reading(torrent)
-            with torrent.cond:
+            try:
                 while True:
                     missing = [p for p in urgent if not torrent.have[p]]
                     if not missing:
@@ -138,9 +136,9 @@ class TorrentReader(io.RawIOBase):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise self._timed_out(start, length, missing)
-                    torrent.cond.wait(left)
-        finally:
-            with torrent.cond:
+                    if not torrent.cond.wait(min(left, STARVING_CHECK_SECONDS)):
+                        manager.refresh_peers_if_starving(torrent)
+            finally:
                 torrent.active_reads -= 1
                 torrent.last_read = time.monotonic()
 
@@ -158,9 +156,3 @@ class TorrentReader(io.RawIOBase):
             self._fd = os.open(self._path, os.O_RDONLY)
         return self._fd
 
-
-def open_reader(manager: SessionManager, info_hash: str, file_index: int, read_timeout: float) -> TorrentReader:
-    """A reader over one file, adding its torrent to the session first if needed."""
-    torrent = manager.activate(info_hash)
-    file = torrent.meta.files[file_index]
-    return TorrentReader(manager, torrent, file, read_timeout)

@@ -45,6 +45,7 @@ HOUSEKEEPING_SECONDS = 1.0
 RESUME_SAVE_SECONDS = 60.0
 EVICTION_CHECK_SECONDS = 5.0
 SHUTDOWN_RESUME_WAIT = 3.0
+PEER_REFRESH_SECONDS = 5.0
 
 
 class MetadataTimeout(LibraryError):
@@ -97,6 +98,9 @@ class ActiveTorrent:
         self.idle_paused = False
         self.user_paused = False
         self.error: str | None = None
+        self.peer_hints: list[tuple[str, int]] = []  # from the magnet it was assigned by
+        self.wanted_by: set[int] = set()  # ids of the file streams that currently want pieces
+        self.last_peer_refresh = 0.0
 
     def refresh_have(self) -> None:
         """Re-read which pieces we have (after adding or checking): events only tell what changes."""
@@ -262,6 +266,7 @@ class SessionManager:
             except (MetainfoError, RuntimeError) as exc:
                 raise Unavailable(f"torrent {info_hash} cannot be added to the session: {exc}") from None
             torrent = ActiveTorrent(info_hash, meta, handle, Path(params.save_path))
+            torrent.peer_hints = self._peer_hints(info_hash)
             self._torrents[info_hash] = torrent
         torrent.refresh_have()
         log.info("added %s (%s) to the session", info_hash, meta.name)
@@ -289,6 +294,28 @@ class SessionManager:
                           | lt.torrent_flags.sequential_download)
         return params
 
+    def _peer_hints(self, info_hash: str) -> list[tuple[str, int]]:
+        source = self._stored.source(info_hash)
+        return list(lt.parse_magnet_uri(source).peers) if source else []
+
+    def refresh_peers_if_starving(self, torrent: ActiveTorrent) -> None:
+        """A reader is waiting and no peer is connected: look for the swarm again.
+
+        libtorrent stops retrying a peer after a few failed connections, so a
+        swarm that vanished and came back is found only by announcing again and
+        by re-offering the magnet's peer hints. At most every few seconds.
+        """
+        now = time.monotonic()
+        if now - torrent.last_peer_refresh < PEER_REFRESH_SECONDS or torrent.handle.status().num_peers:
+            return
+        torrent.last_peer_refresh = now
+        log.info("torrent %s has no peers while a reader waits: announcing again", torrent.info_hash)
+        for endpoint in torrent.peer_hints:
+            torrent.handle.connect_peer(endpoint)
+        torrent.handle.force_reannounce()
+        if self.config.enable_dht:
+            torrent.handle.force_dht_announce()
+
     def find(self, info_hash: str) -> ActiveTorrent | None:
         with self._lock:
             return self._torrents.get(info_hash)
@@ -303,6 +330,26 @@ class SessionManager:
         for piece in readahead:
             if not torrent.have[piece] and handle.piece_priority(piece) < LOW_PRIORITY:
                 handle.piece_priority(piece, LOW_PRIORITY)
+
+    def set_wanted(self, torrent: ActiveTorrent, stream_id: int, wants: bool) -> None:
+        """Call before a stream's priorities drop to nothing: the torrent is paused once nobody wants a piece.
+
+        A running torrent that wants nothing is "finished", and one that later
+        wants pieces again without having been paused never reconnects to a
+        seed it lost meanwhile (measured: 0 connect candidates, even after
+        connect_peer). Paused first, it resumes cleanly on the next read.
+        """
+        with torrent.cond:
+            if wants:
+                torrent.wanted_by.add(stream_id)
+                return
+            torrent.wanted_by.discard(stream_id)
+            park = not torrent.wanted_by and not torrent.idle_paused and not torrent.user_paused
+            if park:
+                torrent.idle_paused = True
+        if park:
+            log.debug("pausing %s: no reader wants any of its pieces", torrent.info_hash)
+            torrent.handle.pause()
 
     def mark_reading(self, torrent: ActiveTorrent) -> None:
         """A read starts: the torrent is wanted, so an idle pause ends."""

@@ -40,6 +40,7 @@ def session_settings(config: TorrentConfig) -> dict:
         "alert_queue_size": 10000,
         "close_redundant_connections": False,
         "min_reconnect_time": 1,
+        "max_failcount": 50,
         "allow_multiple_connections_per_ip": True,
         "auto_manage_startup": 0,
     }

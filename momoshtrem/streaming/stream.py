@@ -1,0 +1,202 @@
+"""The PriorityReader, and the per-file stream its readers share.
+
+Every GET gets a `PriorityReader`. All readers of one file share a
+`FileStream`, which holds the file's `Prioritizer`, each reader's current
+window, and the plan last applied to libtorrent; on every read it applies only
+the difference (deadlines that left are reset before new ones are set, so a
+seek clears the old window first). The container is detected once per file, on
+a thread of its own, so the first read never waits for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+
+from momoshtrem.library import media
+from momoshtrem.streaming.containers import ContainerIndex, analyze_mkv, analyze_mp4
+from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
+from momoshtrem.torrent.pieces import FileSpan
+from momoshtrem.torrent.reader import TorrentReader
+from momoshtrem.torrent.session import ActiveTorrent, SessionManager
+
+log = logging.getLogger(__name__)
+
+_ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4,
+              ".mkv": analyze_mkv, ".webm": analyze_mkv}
+DETECTION_READ_TIMEOUT = 20.0
+
+
+class FileStream:
+    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file_index: int,
+                 settings: StreamingSettings, probe_seconds: float) -> None:
+        self.manager = manager
+        self.torrent = torrent
+        self.file = torrent.meta.files[file_index]
+        self.span = FileSpan(self.file.offset, self.file.size, torrent.meta.piece_length)
+        self.prioritizer = Prioritizer(self.span, settings)
+        self.probe_seconds = probe_seconds
+        self._lock = threading.Lock()
+        self._windows: dict[int, ReadWindow] = {}
+        self._keep_base = True
+        self._applied = PiecePlan()
+        self._detection: threading.Thread | None = None
+
+    @property
+    def index(self) -> ContainerIndex | None:
+        return self.prioritizer.index
+
+    def opened(self, reader_id: int) -> None:
+        with self._lock:
+            self._keep_base = True
+            start_detection = self._detection is None
+            if start_detection:
+                self._detection = threading.Thread(target=self._detect, name=f"detect-{self.file.index}",
+                                                   daemon=True)
+            self._apply_locked()
+        if start_detection:
+            self._detection.start()
+
+    def reading(self, reader_id: int, window: ReadWindow) -> None:
+        with self._lock:
+            self._windows[reader_id] = window
+            self._apply_locked()
+
+    def closed(self, reader_id: int, lived_seconds: float) -> None:
+        """A probe (a short-lived reader) leaves the base for the player that follows; a player's end drops it."""
+        with self._lock:
+            self._windows.pop(reader_id, None)
+            if not self._windows and lived_seconds >= self.probe_seconds:
+                self._keep_base = False
+            self._apply_locked()
+
+    def _apply_locked(self) -> None:
+        plan = self.prioritizer.plan(self._windows.values(), keep_base=self._keep_base)
+        if not plan.priorities:
+            self.manager.set_wanted(self.torrent, id(self), False)  # before the priorities drop
+        handle, have, old = self.torrent.handle, self.torrent.have, self._applied
+        lost_deadline = old.deadlines.keys() - plan.deadlines.keys()
+        for piece in lost_deadline:
+            handle.reset_piece_deadline(piece)
+        for piece in old.priorities.keys() | plan.priorities.keys():
+            priority = plan.priorities.get(piece, 0)
+            # A deadline raised the piece to 7 inside libtorrent: once it is gone, say the plan's priority again.
+            if (priority != old.priorities.get(piece, 0) or piece in lost_deadline) and not have[piece]:
+                handle.piece_priority(piece, priority)
+        # The deadline set last wins ties: set them from the latest to the earliest.
+        changed = [(ms, p) for p, ms in plan.deadlines.items() if old.deadlines.get(p) != ms and not have[p]]
+        for ms, piece in sorted(changed, reverse=True):
+            handle.set_piece_deadline(piece, ms)
+        if plan.priorities:
+            self.manager.set_wanted(self.torrent, id(self), True)
+        self._applied = plan
+
+    # -- container detection -------------------------------------------------------
+
+    def _detect(self) -> None:
+        analyze = _ANALYZERS.get(media.extension(self.file.path))
+        if analyze is None:
+            return
+        try:
+            index = analyze(self._read_for_detection, self.file.size)
+        except Exception:  # the analyzers never raise; this guards the reads around them
+            log.exception("container detection of %s failed", self.file.path)
+            return
+        if index is None:
+            log.info("%s: not a recognisable %s; keeping header and footer priorities",
+                     self.file.path, media.extension(self.file.path))
+            return
+        log.info("%s: %s index at %s, duration %s s", self.file.path, index.format,
+                 [(r.start, r.end) for r in index.ranges], index.duration_seconds)
+        with self._lock:
+            self.prioritizer.index = index
+            self._apply_locked()
+
+    def _read_for_detection(self, offset: int, length: int) -> bytes:
+        """Bytes of the file, waiting (bounded) for their pieces; short or empty when they do not come."""
+        length = max(0, min(length, self.file.size - offset))
+        pieces = list(self.span.pieces_for(offset, length))
+        torrent = self.torrent
+        for piece in pieces:
+            if not torrent.have[piece]:
+                torrent.handle.set_piece_deadline(piece, 0)
+        deadline = time.monotonic() + DETECTION_READ_TIMEOUT
+        with torrent.cond:
+            while not all(torrent.have[p] for p in pieces):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.manager.stopping or torrent.error:
+                    return b""
+                torrent.cond.wait(left)
+        with open(torrent.save_path / self.file.path, "rb") as handle:
+            return os.pread(handle.fileno(), length, offset)
+
+
+class PriorityReader(TorrentReader):
+    """A TorrentReader whose reads move this reader's window in the file's shared plan."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, stream: FileStream, read_timeout: float) -> None:
+        super().__init__(manager, torrent, stream.file, read_timeout)
+        self.stream = stream
+        self._id = next(self._ids)
+        self._opened_at = time.monotonic()
+        self._last_end: int | None = None
+        stream.opened(self._id)
+
+    def prepare_read(self, start: int, length: int) -> list[int]:
+        if self.stream.prioritizer.is_seek(self._last_end, start):
+            log.debug("%s: seek from %s to %d", self.file.path, self._last_end, start)
+        self._last_end = start + length
+        self.stream.reading(self._id, ReadWindow(start, length))
+        return list(self.span.pieces_for(start, length))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stream.closed(self._id, time.monotonic() - self._opened_at)
+        super().close()
+
+
+class SequentialReader(TorrentReader):
+    """Prioritisation off: the file's pieces in order, no deadlines (the benchmarks' baseline)."""
+
+    def prepare_read(self, start: int, length: int) -> list[int]:
+        handle = self._torrent.handle
+        if not handle.status().sequential_download:
+            for piece in self.span.pieces:
+                if not self._torrent.have[piece]:
+                    handle.piece_priority(piece, 4)
+            handle.set_sequential_download(True)
+        return list(self.span.pieces_for(start, length))
+
+
+class Streams:
+    """Opens readers: one FileStream per file, shared by all its readers."""
+
+    def __init__(self, manager: SessionManager, settings: StreamingSettings, probe_seconds: float,
+                 read_timeout: float, prioritize: bool = True) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.probe_seconds = probe_seconds
+        self.read_timeout = read_timeout
+        self.prioritize = prioritize
+        self._lock = threading.Lock()
+        self._streams: dict[tuple[str, int], FileStream] = {}
+
+    def open(self, info_hash: str, file_index: int) -> TorrentReader:
+        torrent = self.manager.activate(info_hash)
+        if not self.prioritize:
+            return SequentialReader(self.manager, torrent, torrent.meta.files[file_index], self.read_timeout)
+        with self._lock:
+            stream = self._streams.get((info_hash, file_index))
+            if stream is None or stream.torrent is not torrent:  # new, or its torrent was re-added
+                stream = FileStream(self.manager, torrent, file_index, self.settings, self.probe_seconds)
+                self._streams[(info_hash, file_index)] = stream
+        return PriorityReader(self.manager, torrent, stream, self.read_timeout)
+
+    def stream(self, info_hash: str, file_index: int) -> FileStream | None:
+        with self._lock:
+            return self._streams.get((info_hash, file_index))
