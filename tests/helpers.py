@@ -33,7 +33,7 @@ class MadeTorrent:
     data: bytes
     info_hash: str
     root: Path  # the directory holding the torrent's content (its save path)
-    files: dict[str, int]  # path inside the torrent -> size
+    files: dict[str, int]  # path inside the torrent (the torrent's name first for folders) -> size
 
     @property
     def b64(self) -> str:
@@ -53,11 +53,19 @@ def make_torrent(base: Path, name: str, files: dict[str, int], *, v1_only: bool 
         path = base / name / rel if list(files) != [name] else base / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(deterministic_bytes(f"{name}/{rel}", size))
+    return torrent_of(base, name, piece_size, v1_only)
+
+
+def torrent_of(base: Path, name: str, piece_size: int = 16384, v1_only: bool = False) -> MadeTorrent:
+    """A real .torrent of the file or folder `base / name`, as it is on disk."""
     flags = lt.create_torrent.v1_only if v1_only else 0
     creator = lt.create_torrent(lt.list_files(str(base / name)), piece_size, flags)
     lt.set_piece_hashes(creator, str(base))
     data = lt.bencode(creator.generate())
     info = lt.torrent_info(data)
+    layout = info.layout()
+    files = {layout.file_path(i): layout.file_size(i) for i in range(layout.num_files())
+             if not layout.file_flags(i) & lt.file_storage.flag_pad_file}
     return MadeTorrent(data=data, info_hash=str(info.info_hashes().v1), root=base, files=files)
 
 
