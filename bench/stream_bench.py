@@ -1,0 +1,136 @@
+"""Cold start and cold seek through the real server, from a throttled swarm on loopback.
+
+Run by hand:  .venv/bin/python bench/stream_bench.py [--trials 5]
+
+Builds a seeder throttled to 4 MiB/s (TCP only, 1 MiB pieces, limits applied on
+loopback), a 60 s 720p H.264/AAC MP4 with moov at the end and its MKV remux,
+and for every trial a fresh momoshtrem server with a cold data dir. Measures
+`ffprobe` and `ffmpeg -ss 30 ... -frames:v 1` on each file, from the moment
+the URL answers, and the bytes downloaded, with prioritisation on and off
+(sequential download, no deadlines). The floor of an operation is the bytes of
+the distinct pieces its requests start in, divided by the seeder's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from momoshtrem.server import Server  # noqa: E402
+from tests.helpers import Seeder, make_test_config, torrent_of  # noqa: E402
+
+MiB = 1024 * 1024
+PIECE = MiB
+RATE = 4 * MiB
+OPERATIONS = {
+    "ffprobe MP4": (".mp4", ["ffprobe", "-v", "error", "-show_format", "-show_streams"]),
+    "ffprobe MKV": (".mkv", ["ffprobe", "-v", "error", "-show_format", "-show_streams"]),
+    "seek 30 s MP4": (".mp4", ["ffmpeg", "-v", "error", "-ss", "30", "-frames:v", "1", "-f", "null", "-", "-i"]),
+    "seek 30 s MKV": (".mkv", ["ffmpeg", "-v", "error", "-ss", "30", "-frames:v", "1", "-f", "null", "-", "-i"]),
+}
+
+
+def make_videos(work: Path) -> dict:
+    source = work / "mp4" / "Clip.2020.mp4"
+    source.parent.mkdir()
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=60:size=1280x720:rate=30,noise=alls=12:allf=t",
+         "-f", "lavfi", "-i", "sine=duration=60", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "5M",
+         "-maxrate", "5M", "-bufsize", "2M", "-g", "60", "-c:a", "aac", "-shortest", str(source)],
+        check=True)
+    remux = work / "mkv" / "Clip.2020.mkv"
+    remux.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True)
+    return {".mp4": torrent_of(source.parent, source.name, PIECE, True),
+            ".mkv": torrent_of(remux.parent, remux.name, PIECE, True)}
+
+
+class RangeLog:
+    """Wraps the server's WSGI app to record where each GET's range starts."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.starts: list[int] = []
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "GET" and "/Movies/" in environ.get("PATH_INFO", ""):
+            spec = environ.get("HTTP_RANGE", "bytes=0-")
+            first = spec.split("=", 1)[-1].split(",")[0].split("-")[0]
+            self.starts.append(int(first) if first else 0)
+        return self.app(environ, start_response)
+
+
+def trial(videos: dict, seeder: Seeder, operation: str, prioritize: bool) -> tuple[float, int, float]:
+    ext, command = OPERATIONS[operation]
+    made = videos[ext]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = make_test_config(Path(tmp))
+        config.streaming.prioritize = prioritize
+        config.torrent.read_timeout = 120
+        server = Server(config)
+        log = RangeLog(server._httpd.wsgi_app)
+        server._httpd.wsgi_app = log
+        server.start()
+        try:
+            movie = requests.post(server.url + "/api/movies", json={"title": "Clip", "year": 2020}).json()
+            magnet = seeder.magnet(made)
+            assert requests.post(f"{server.url}/api/movies/{movie['id']}/assign", json={"source": magnet}).ok
+            url = server.url + quote(f"/Movies/Clip (2020)/Clip (2020){ext}")
+            assert requests.head(url).status_code == 200  # the URL answers: the clock starts
+            started = time.perf_counter()
+            subprocess.run([*command, url], check=True, capture_output=True, timeout=300)
+            elapsed = time.perf_counter() - started
+            torrent = server.engine.find(made.info_hash)
+            fetched = torrent.handle.status().total_payload_download
+            pieces = {(start + 0) // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
+            pieces = {p for p in pieces if p * PIECE < next(iter(made.files.values()))}
+            floor = len(pieces) * PIECE / RATE
+        finally:
+            server.stop()
+    return elapsed, fetched, floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        videos = make_videos(Path(work))
+        seeder = Seeder(upload_rate=RATE)
+        for made in videos.values():
+            seeder.seed(made)
+        sizes = {ext: next(iter(m.files.values())) for ext, m in videos.items()}
+        print(f"swarm: 1 seeder at {RATE // MiB} MiB/s, {PIECE // MiB} MiB pieces; "
+              f"MP4 {sizes['.mp4'] / 1e6:.1f} MB (moov at the end), MKV {sizes['.mkv'] / 1e6:.1f} MB; "
+              f"{args.trials} cold trials each\n")
+        print(f"{'operation':15} {'mode':11} {'median':>8} {'min':>7} {'max':>7} {'MB fetched':>11} "
+              f"{'floor':>7} {'x floor':>8} {'x sequential':>13}")
+        for operation in OPERATIONS:
+            results = {}
+            for prioritize in (True, False):
+                runs = [trial(videos, seeder, operation, prioritize) for _ in range(args.trials)]
+                results[prioritize] = runs
+            sequential_median = statistics.median(r[0] for r in results[False])
+            for prioritize, runs in results.items():
+                times = [r[0] for r in runs]
+                median = statistics.median(times)
+                floor = statistics.median(r[2] for r in runs)
+                fetched = statistics.median(r[1] for r in runs) / 1e6
+                mode = "prioritized" if prioritize else "sequential"
+                print(f"{operation:15} {mode:11} {median:7.2f}s {min(times):6.2f}s {max(times):6.2f}s "
+                      f"{fetched:10.2f} {floor:6.2f}s {median / floor:7.2f}x {median / sequential_median:12.2f}x")
+        seeder.close()
+
+
+if __name__ == "__main__":
+    main()
