@@ -91,7 +91,7 @@ def trial(videos: dict, seeder: Seeder, operation: str, prioritize: bool) -> tup
             subprocess.run([*command, url], check=True, capture_output=True, timeout=300)
             elapsed = time.perf_counter() - started
             torrent = server.engine.find(made.info_hash)
-            fetched = torrent.handle.status().total_payload_download
+            fetched = torrent.handle.status().total_done  # payload counters restart when a torrent is paused
             pieces = {(start + 0) // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
             pieces = {p for p in pieces if p * PIECE < next(iter(made.files.values()))}
             floor = len(pieces) * PIECE / RATE

@@ -6,7 +6,7 @@ import pytest
 
 from momoshtrem.streaming.containers import ByteRange, ContainerIndex
 from momoshtrem.streaming.prioritizer import (
-    HIGH, TOP, PiecePlan, Prioritizer, ReadWindow, StreamingSettings,
+    HIGH, LOW, TOP, PiecePlan, Prioritizer, ReadWindow, StreamingSettings,
 )
 from momoshtrem.torrent.pieces import FileSpan
 
@@ -38,7 +38,8 @@ def test_small_file_is_wanted_whole():
 def test_large_file_gets_header_and_footer_on_open():
     plan = prioritizer(100 * MiB).base_plan()
     assert {p for p, prio in plan.priorities.items()} == set(range(0, 10)) | set(range(95, 100))
-    assert plan.priorities[0] == TOP and plan.priorities[99] == TOP and plan.priorities[5] == HIGH
+    # Only the first and the last piece come first (deadlines); the rest of header and footer after them.
+    assert plan.priorities[0] == TOP and plan.priorities[99] == TOP and plan.priorities[5] == LOW
     assert set(plan.deadlines) == {0, 99}
     assert 50 not in plan.priorities
 

@@ -105,7 +105,7 @@ class Prioritizer:
             return plan
         header = span.pieces_for(0, settings.header_priority_bytes)
         for piece in header:
-            plan.want(piece, HIGH)
+            plan.want(piece, LOW)  # after everything with a deadline
         plan.want(header[0], TOP, BASE_DEADLINE_MS)
         if self.index and self.index.ranges:
             # The container told us where its index is: exactly that, instead of a guessed footer.
@@ -116,7 +116,7 @@ class Prioritizer:
             footer_start = span.size - settings.footer_priority_bytes
             footer = span.pieces_for(footer_start, settings.footer_priority_bytes)
             for piece in footer:
-                plan.want(piece, HIGH)
+                plan.want(piece, LOW)
             plan.want(footer[-1], TOP, BASE_DEADLINE_MS)  # where an MP4's moov header or MKV's Cues usually are
         return plan
 

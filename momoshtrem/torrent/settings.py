@@ -41,6 +41,8 @@ def session_settings(config: TorrentConfig) -> dict:
         "close_redundant_connections": False,
         "min_reconnect_time": 1,
         "max_failcount": 50,
+        # Few requests in flight per peer: a deadline piece must not queue behind seconds of other blocks.
+        "request_queue_time": 1,
         "allow_multiple_connections_per_ip": True,
         "auto_manage_startup": 0,
     }
