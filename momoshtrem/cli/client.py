@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from momoshtrem.torrent.sources import SourceError, parse_source
 
 DEFAULT_URL = "http://127.0.0.1:4444"
 _DAV = "{DAV:}"
-_INFO_HASH = re.compile(r"^[0-9a-fA-F]{40}$|^[A-Za-z2-7]{32}$")
 
 
 class Progress(Protocol):
@@ -67,9 +65,9 @@ class ApiClient:
         A magnet or info-hash may wait for metadata from the swarm: `progress`
         then gets the server's state (elapsed, peers) about twice a second.
         """
-        if source.startswith("magnet:") or _INFO_HASH.match(source):
+        info_hash = _hash_of(source)
+        if source.startswith("magnet:") or info_hash:  # a malformed magnet still goes to the server, which says why
             body = {"source": source}
-            info_hash = _hash_of(source)
             if progress is not None and info_hash:
                 try:
                     return self._call_with_progress(f"/api/{kind}s/{item_id}/assign", body, info_hash, progress)

@@ -72,7 +72,17 @@ class Prioritizer:
     def __init__(self, span: FileSpan, settings: StreamingSettings) -> None:
         self.span = span
         self.settings = settings
-        self.index: ContainerIndex | None = None
+        self._index: ContainerIndex | None = None
+        self._base: PiecePlan | None = None  # computed once per index: the same on every read
+
+    @property
+    def index(self) -> ContainerIndex | None:
+        return self._index
+
+    @index.setter
+    def index(self, index: ContainerIndex | None) -> None:
+        self._index = index
+        self._base = None
 
     # -- sizes ---------------------------------------------------------------------
 
@@ -94,6 +104,11 @@ class Prioritizer:
     # -- plans -----------------------------------------------------------------------
 
     def base_plan(self) -> PiecePlan:
+        if self._base is None:
+            self._base = self._compute_base_plan()
+        return PiecePlan(dict(self._base.priorities), dict(self._base.deadlines))
+
+    def _compute_base_plan(self) -> PiecePlan:
         plan = PiecePlan()
         span, settings = self.span, self.settings
         if span.size <= settings.header_priority_bytes + settings.footer_priority_bytes:

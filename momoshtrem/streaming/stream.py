@@ -145,14 +145,19 @@ class PriorityReader(TorrentReader):
         self._id = next(self._ids)
         self._opened_at = time.monotonic()
         self._last_end: int | None = None
+        self._last_pieces: range | None = None
         stream.opened(self._id)
 
     def prepare_read(self, start: int, length: int) -> list[int]:
         if self.stream.prioritizer.is_seek(self._last_end, start):
             log.debug("%s: seek from %s to %d", self.file.path, self._last_end, start)
         self._last_end = start + length
-        self.stream.reading(self._id, ReadWindow(start, length))
-        return list(self.span.pieces_for(start, length))
+        pieces = self.span.pieces_for(start, length)
+        # The window is counted in whole pieces: most 256 KiB reads fall in the pieces of the last one.
+        if pieces != self._last_pieces:
+            self._last_pieces = pieces
+            self.stream.reading(self._id, ReadWindow(start, length))
+        return list(pieces)
 
     def close(self) -> None:
         if not self.closed:
@@ -163,9 +168,12 @@ class PriorityReader(TorrentReader):
 class SequentialReader(TorrentReader):
     """Prioritisation off: the file's pieces in order, no deadlines (the benchmarks' baseline)."""
 
+    _started = False
+
     def prepare_read(self, start: int, length: int) -> list[int]:
-        handle = self._torrent.handle
-        if not handle.status().sequential_download:
+        if not self._started:
+            self._started = True
+            handle = self._torrent.handle
             for piece in self.span.pieces:
                 if not self._torrent.have[piece]:
                     handle.piece_priority(piece, 4)

@@ -6,9 +6,9 @@ polling), then reads the bytes straight from the file in the save path. It
 never waits longer than the read timeout, and closing the reader or stopping
 the server wakes it at once.
 
-Which pieces to ask for is `prepare_read`'s job: this plain reader asks for
-the pieces under the read and a small readahead; the streaming layer's
-PriorityReader overrides it with a format-aware plan shared by all readers.
+Which pieces to ask for is `prepare_read`'s job, left to subclasses: the
+streaming layer's PriorityReader (a format-aware plan shared by all readers of
+a file) and SequentialReader (the benchmarks' baseline).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from momoshtrem.torrent.session import ActiveTorrent, SessionManager
 
 log = logging.getLogger(__name__)
 
-READAHEAD_BYTES = 4 * 1024 * 1024
 STARVING_CHECK_SECONDS = 2.0  # a wait with no piece for this long checks that the torrent has peers
 
 
@@ -105,10 +104,7 @@ class TorrentReader(io.RawIOBase):
 
     def prepare_read(self, start: int, length: int) -> list[int]:
         """Ask the swarm for what this read needs; returns the pieces it must wait for."""
-        urgent = list(self.span.pieces_for(start, length))
-        ahead = [p for p in self.span.pieces_for(start + length, READAHEAD_BYTES) if p not in urgent]
-        self._manager.request_pieces(self._torrent, urgent, ahead)
-        return urgent
+        raise NotImplementedError
 
     def _wait_for(self, start: int, length: int) -> None:
         torrent = self._torrent

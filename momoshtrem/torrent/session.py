@@ -39,8 +39,6 @@ from momoshtrem.torrent.sources import MagnetSource
 
 log = logging.getLogger(__name__)
 
-TOP_PRIORITY = 7
-LOW_PRIORITY = 1
 HOUSEKEEPING_SECONDS = 1.0
 RESUME_SAVE_SECONDS = 60.0
 EVICTION_CHECK_SECONDS = 5.0
@@ -67,16 +65,16 @@ class TorrentState:
     info_hash: str
     in_session: bool
     state: str  # inactive, fetching_metadata, checking, downloading, finished, seeding, paused, idle, error
-    progress: float  # of the whole torrent, 0..1
-    downloaded_bytes: int  # verified bytes we have
-    bytes_on_disk: int  # real disk (or tmpfs) usage; storage is sparse
-    peers: int
-    seeds: int
-    download_rate: int
-    upload_rate: int
-    paused: bool
-    idle: bool
-    readers: int
+    progress: float = 0.0  # of the whole torrent, 0..1
+    downloaded_bytes: int = 0  # verified bytes we have
+    bytes_on_disk: int = 0  # real disk (or tmpfs) usage; storage is sparse
+    peers: int = 0
+    seeds: int = 0
+    download_rate: int = 0
+    upload_rate: int = 0
+    paused: bool = False
+    idle: bool = False
+    readers: int = 0
     error: str | None = None
 
 
@@ -320,17 +318,6 @@ class SessionManager:
         with self._lock:
             return self._torrents.get(info_hash)
 
-    def request_pieces(self, torrent: ActiveTorrent, urgent: Iterable[int], readahead: Iterable[int]) -> None:
-        """Ask the swarm for `urgent` pieces first (deadlines in order of need), then `readahead`."""
-        handle = torrent.handle
-        missing = [p for p in urgent if not torrent.have[p]]
-        # The deadline set last is served first on ties: set them in reverse order of need.
-        for rank, piece in reversed(list(enumerate(missing))):
-            handle.set_piece_deadline(piece, rank * 10)
-        for piece in readahead:
-            if not torrent.have[piece] and handle.piece_priority(piece) < LOW_PRIORITY:
-                handle.piece_priority(piece, LOW_PRIORITY)
-
     def set_wanted(self, torrent: ActiveTorrent, stream_id: int, wants: bool) -> None:
         """Call before a stream's priorities drop to nothing: the torrent is paused once nobody wants a piece.
 
@@ -364,10 +351,14 @@ class SessionManager:
 
     # -- control (API) ----------------------------------------------------------
 
-    def pause(self, info_hash: str) -> None:
+    def _in_session(self, info_hash: str) -> ActiveTorrent:
         torrent = self.find(info_hash)
         if torrent is None:
             raise NotFound(f"torrent {info_hash} is not in the session")
+        return torrent
+
+    def pause(self, info_hash: str) -> None:
+        torrent = self._in_session(info_hash)
         with torrent.cond:
             torrent.user_paused = True
             torrent.cond.notify_all()
@@ -375,9 +366,7 @@ class SessionManager:
         self._save_resume_data([torrent], wait=0)
 
     def resume(self, info_hash: str) -> None:
-        torrent = self.find(info_hash)
-        if torrent is None:
-            raise NotFound(f"torrent {info_hash} is not in the session")
+        torrent = self._in_session(info_hash)
         with torrent.cond:
             torrent.user_paused = False
             # It stays paused until the next read, which resumes it after asking for its pieces
@@ -398,12 +387,11 @@ class SessionManager:
     def state(self, info_hash: str) -> TorrentState:
         progress = self.fetch_progress(info_hash)
         if progress is not None:
-            return TorrentState(info_hash, True, "fetching_metadata", 0.0, 0, 0, progress[1], 0, 0, 0,
-                                False, False, 0)
+            return TorrentState(info_hash, in_session=True, state="fetching_metadata", peers=progress[1])
         torrent = self.find(info_hash)
         if torrent is None:
-            return TorrentState(info_hash, False, "inactive", 0.0, 0, _disk_usage(self.storage_root / info_hash),
-                                0, 0, 0, 0, False, False, 0)
+            return TorrentState(info_hash, in_session=False, state="inactive",
+                                bytes_on_disk=_disk_usage(self.storage_root / info_hash))
         status = torrent.handle.status()
         return TorrentState(
             info_hash=info_hash,
