@@ -106,7 +106,7 @@ LOOPBACK_ENV = {
 class Seeder:
     """A real libtorrent seeder on 127.0.0.1, TCP only: the swarm the tests stream from."""
 
-    def __init__(self, upload_rate: int = 0) -> None:
+    def __init__(self, upload_rate: int = 0, **settings_overrides) -> None:
         settings = {
             "listen_interfaces": "127.0.0.1:0",
             "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -116,6 +116,7 @@ class Seeder:
             "upload_rate_limit": upload_rate,
             "ignore_limits_on_local_network": upload_rate == 0,
             "alert_mask": 0,
+            **settings_overrides,
         }
         self.session = lt.session(settings)
         self.handles: dict[str, lt.torrent_handle] = {}

@@ -27,12 +27,14 @@ def test_file_span_arithmetic_for_a_file_that_starts_and_ends_mid_piece():
     assert span.pieces_for(3 * PIECE - 1, 10) == range(3, 4)  # clipped to the file
     assert span.pieces_for(3 * PIECE, 10) == range(0)
     assert span.pieces_for(10, 0) == range(0)
+    assert span.piece_end(0) == PIECE // 2 and span.piece_end(1) == PIECE + PIECE // 2
+    assert span.piece_end(3) == 3 * PIECE  # the file ends mid-piece
 
 
 def test_small_file_is_wanted_whole():
     plan = prioritizer(12 * MiB).base_plan()
     assert set(plan.priorities) == set(range(12))
-    assert plan.deadlines == {0: 100}
+    assert set(plan.deadlines) == {0}
 
 
 def test_large_file_gets_header_and_footer_on_open():
@@ -54,12 +56,16 @@ def test_known_index_replaces_the_guessed_footer_with_its_exact_range():
 
 def test_window_has_now_urgent_and_a_readahead_ladder():
     plan = prioritizer(100 * MiB).window_plan(ReadWindow(position=40 * MiB + 100, length=256 * 1024))
-    assert plan.deadlines[40] == 0
+    assert plan.priorities[40] == TOP
     assert plan.priorities[41] == TOP and plan.priorities[42] == TOP  # the 2 MiB urgent window
     ahead = [plan.priorities[p] for p in range(43, 43 + 16)]
     assert ahead[0] == HIGH and ahead == sorted(ahead, reverse=True) and ahead[-1] >= 1
-    assert all(plan.deadlines[a] < plan.deadlines[b] for a, b in zip(range(40, 58), range(41, 59)))
+    assert plan.deadlines == {}  # only what a player waits for gets deadlines (see plan())
     assert 39 not in plan.priorities and 59 not in plan.priorities  # behind the reader, and past the window
+
+
+def have_all_but(*missing: int):
+    return lambda piece: piece not in missing
 
 
 def test_seek_detection_ignores_moves_within_a_piece():
@@ -71,26 +77,62 @@ def test_seek_detection_ignores_moves_within_a_piece():
     assert p.is_seek(10 * MiB, 2 * MiB)
 
 
+def test_on_open_a_player_waits_for_the_first_and_last_piece_and_nothing_else():
+    p = prioritizer(100 * MiB)
+    plan = p.plan([ReadWindow(0, 65536)])  # cold: nothing there
+    assert set(plan.deadlines) == {0, 99} and set(plan.priorities) == {0, 99}
+
+
+def test_while_nobody_waits_the_plan_flows_without_deadlines():
+    p = prioritizer(100 * MiB)
+    plan = p.plan([ReadWindow(20 * MiB, 65536)], have=have_all_but(30, 31, 50))
+    assert not plan.waiting and plan.deadlines == {}
+    assert plan.priorities[20] == TOP and plan.priorities[22] == TOP and plan.priorities[5] == LOW
+    assert 30 in plan.priorities and 50 not in plan.priorities
+
+
+def test_a_read_that_waits_narrows_the_plan_to_its_pieces():
+    p = prioritizer(100 * MiB)
+    plan = p.plan([ReadWindow(20 * MiB, 2 * MiB)], have=have_all_but(21, 22, 40))
+    assert plan.priorities == {21: TOP} and set(plan.deadlines) == {21}  # not the urgent 22, not the readahead
+    assert plan.waiting
+
+
 def test_seek_moves_the_window_and_old_deadlines_go():
     p = prioritizer(100 * MiB)
-    before = p.plan([ReadWindow(20 * MiB, 65536)])
-    after = p.plan([ReadWindow(70 * MiB, 65536)])
-    assert 20 in before.deadlines and 20 not in after.deadlines
-    assert after.deadlines[70] == 0
+    before = p.plan([ReadWindow(20 * MiB, 65536)], have=have_all_but(20, 70))
+    after = p.plan([ReadWindow(70 * MiB, 65536)], have=have_all_but(20, 70))
+    assert set(before.deadlines) == {20} and set(after.deadlines) == {70}
+
+
+def test_the_newest_waiting_reader_is_served_first_and_the_older_one_after_it():
+    p = prioritizer(100 * MiB)
+    readers = [ReadWindow(1 * MiB, 65536), ReadWindow(60 * MiB, 65536)]  # oldest first
+    assert set(p.plan(readers, have=have_all_but(1, 60)).deadlines) == {60}
+    assert set(p.plan(readers, have=have_all_but(1)).deadlines) == {1}
+    assert set(p.plan(readers[:1], have=have_all_but(1, 60)).deadlines) == {1}  # the newest closed
+
+
+def test_the_index_is_waited_for_with_the_newest_read():
+    p = prioritizer(100 * MiB)
+    p.index = ContainerIndex("mp4", (ByteRange(90 * MiB + 10, 92 * MiB),), duration_seconds=None)
+    plan = p.plan([ReadWindow(50 * MiB, 65536)], have=have_all_but(50, 91))
+    assert set(plan.deadlines) == {50, 91} and plan.deadlines[91] < plan.deadlines[50]
 
 
 def test_several_readers_share_one_plan_as_the_union_of_their_windows():
     p = prioritizer(100 * MiB)
-    plan = p.plan([ReadWindow(0, 65536), ReadWindow(99 * MiB, 65536), ReadWindow(50 * MiB, 65536)])
-    for piece in (0, 99, 50):
-        assert plan.deadlines[piece] == 0 and plan.priorities[piece] == TOP
-    single = p.plan([ReadWindow(50 * MiB, 65536)])
+    everything = have_all_but()
+    plan = p.plan([ReadWindow(0, 65536), ReadWindow(80 * MiB, 65536), ReadWindow(50 * MiB, 65536)], have=everything)
+    for piece in (0, 80, 50, 81, 51, 1):
+        assert plan.priorities[piece] == TOP
+    single = p.plan([ReadWindow(50 * MiB, 65536)], have=everything)
     assert set(single.priorities) < set(plan.priorities)
 
 
 def test_a_closed_probe_leaves_the_base_in_place():
     p = prioritizer(100 * MiB)
-    after_probe = p.plan([], keep_base=True)
+    after_probe = p.plan([], keep_base=True, have=have_all_but())
     assert after_probe.priorities == p.base_plan().priorities
     assert p.plan([], keep_base=False).priorities == {}
 

@@ -49,6 +49,11 @@ class FileStream:
     def index(self) -> ContainerIndex | None:
         return self.prioritizer.index
 
+    @property
+    def narrowed(self) -> bool:
+        """The applied plan holds only pieces players wait for: the next read widens it again once they came."""
+        return self._applied.waiting
+
     def opened(self, reader_id: int) -> None:
         with self._lock:
             self._keep_base = True
@@ -74,21 +79,30 @@ class FileStream:
             self._apply_locked()
 
     def _apply_locked(self) -> None:
-        plan = self.prioritizer.plan(self._windows.values(), keep_base=self._keep_base)
+        have = self.torrent.have
+        plan = self.prioritizer.plan(self._windows.values(), self._keep_base, have.__getitem__)
         if not plan.priorities:
             self.manager.set_wanted(self.torrent, id(self), False)  # before the priorities drop
-        handle, have, old = self.torrent.handle, self.torrent.have, self._applied
-        lost_deadline = old.deadlines.keys() - plan.deadlines.keys()
-        for piece in lost_deadline:
-            handle.reset_piece_deadline(piece)
+        handle, old = self.torrent.handle, self._applied
+        newly_waited = plan.waiting and any(not have[p] for p in plan.deadlines.keys() - old.deadlines.keys())
+        if newly_waited:
+            # Clearing every deadline first makes libtorrent cancel the requests queued at the peers
+            # for other pieces (readahead, header, footer): a peer serves requests in order, so
+            # otherwise the piece a player now waits for queues behind them.
+            handle.clear_piece_deadlines()
+            lost_deadline, set_again = old.deadlines.keys(), plan.deadlines.items()
+        else:
+            lost_deadline = old.deadlines.keys() - plan.deadlines.keys()
+            for piece in lost_deadline:
+                handle.reset_piece_deadline(piece)
+            set_again = [(p, ms) for p, ms in plan.deadlines.items() if old.deadlines.get(p) != ms]
         for piece in old.priorities.keys() | plan.priorities.keys():
             priority = plan.priorities.get(piece, 0)
             # A deadline raised the piece to 7 inside libtorrent: once it is gone, say the plan's priority again.
             if (priority != old.priorities.get(piece, 0) or piece in lost_deadline) and not have[piece]:
                 handle.piece_priority(piece, priority)
         # The deadline set last wins ties: set them from the latest to the earliest.
-        changed = [(ms, p) for p, ms in plan.deadlines.items() if old.deadlines.get(p) != ms and not have[p]]
-        for ms, piece in sorted(changed, reverse=True):
+        for ms, piece in sorted(((ms, p) for p, ms in set_again if not have[p]), reverse=True):
             handle.set_piece_deadline(piece, ms)
         if plan.priorities:
             self.manager.set_wanted(self.torrent, id(self), True)
@@ -154,7 +168,7 @@ class PriorityReader(TorrentReader):
         self._last_end = start + length
         pieces = self.span.pieces_for(start, length)
         # The window is counted in whole pieces: most 256 KiB reads fall in the pieces of the last one.
-        if pieces != self._last_pieces:
+        if pieces != self._last_pieces or self.stream.narrowed:
             self._last_pieces = pieces
             self.stream.reading(self._id, ReadWindow(start, length))
         return list(pieces)

@@ -1,10 +1,12 @@
 """A seekable file object over one file of a torrent: what every GET reads from.
 
-`read()` asks the session for the pieces under the read, sleeps on the
-torrent's condition until piece-finished alerts say they are there (no
+`read()` asks the session for the piece under the read position, sleeps on
+the torrent's condition until piece-finished alerts say it is there (no
 polling), then reads the bytes straight from the file in the save path. It
 never waits longer than the read timeout, and closing the reader or stopping
-the server wakes it at once.
+the server wakes it at once. A read waits for one piece at most and returns
+short at the first piece still missing after it: the client gets each piece
+as soon as it is there, and the swarm is asked for one piece at a time.
 
 Which pieces to ask for is `prepare_read`'s job, left to subclasses: the
 streaming layer's PriorityReader (a format-aware plan shared by all readers of
@@ -80,7 +82,7 @@ class TorrentReader(io.RawIOBase):
         size = remaining if size is None or size < 0 else min(size, remaining)
         if size <= 0:
             return b""
-        self._wait_for(self._position, size)
+        size = self._wait_for_first_piece(self._position, size)
         data = os.pread(self._file_descriptor(), size, self._position)
         if len(data) != size:
             raise ReadError(f"{self.file.path}: expected {size} bytes at {self._position}, the disk had {len(data)}")
@@ -105,6 +107,17 @@ class TorrentReader(io.RawIOBase):
     def prepare_read(self, start: int, length: int) -> list[int]:
         """Ask the swarm for what this read needs; returns the pieces it must wait for."""
         raise NotImplementedError
+
+    def _wait_for_first_piece(self, start: int, length: int) -> int:
+        """Waits for the piece at `start`; returns how much of `length` can be read now."""
+        span, have = self.span, self._torrent.have
+        piece = span.piece_at(start)
+        end = min(start + length, span.piece_end(piece))
+        self._wait_for(start, end - start)
+        while end < start + length and have[piece + 1]:
+            piece += 1
+            end = min(start + length, span.piece_end(piece))
+        return end - start
 
     def _wait_for(self, start: int, length: int) -> None:
         torrent = self._torrent

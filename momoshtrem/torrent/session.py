@@ -264,6 +264,7 @@ class SessionManager:
             except (MetainfoError, RuntimeError) as exc:
                 raise Unavailable(f"torrent {info_hash} cannot be added to the session: {exc}") from None
             torrent = ActiveTorrent(info_hash, meta, handle, Path(params.save_path))
+            torrent.idle_paused = True  # added paused: the first read resumes it
             torrent.peer_hints = self._peer_hints(info_hash)
             self._torrents[info_hash] = torrent
         torrent.refresh_have()
@@ -286,10 +287,13 @@ class SessionManager:
             params.peers = list(params.peers) + list(hints.peers)
             params.trackers = _merge(params.trackers, hints.trackers)
         params.trackers = _merge(params.trackers, self.config.default_trackers)
-        # Nothing downloads until a reader asks for it.
+        # Nothing downloads until a reader asks for it. Added running with nothing wanted, a torrent is
+        # "finished" and became interested in its peer only up to 0.7 s after the first deadline
+        # (measured); added paused and resumed after the first read's priorities are set, within 3 ms.
         params.piece_priorities = [0] * params.ti.num_pieces()
-        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused | lt.torrent_flags.upload_mode
+        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.upload_mode
                           | lt.torrent_flags.sequential_download)
+        params.flags |= lt.torrent_flags.paused
         return params
 
     def _peer_hints(self, info_hash: str) -> list[tuple[str, int]]:

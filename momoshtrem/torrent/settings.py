@@ -41,8 +41,12 @@ def session_settings(config: TorrentConfig) -> dict:
         "close_redundant_connections": False,
         "min_reconnect_time": 1,
         "max_failcount": 50,
-        # Few requests in flight per peer: a deadline piece must not queue behind seconds of other blocks.
+        # Few requests in flight per peer: a peer serves them in order, so a piece a player waits for
+        # queues behind every block already asked for (and a seeder reads them into its send buffer
+        # early, where a cancel no longer reaches them). 64 blocks is 1 MiB: 0.25 s at 4 MiB/s, and
+        # still 10 MB/s from a peer 100 ms away.
         "request_queue_time": 1,
+        "max_out_request_queue": 64,
         "allow_multiple_connections_per_ip": True,
         "auto_manage_startup": 0,
     }
