@@ -33,11 +33,13 @@ def unsafe_path_reason(path: str) -> str | None:
     return None
 
 
-def plain_response(start_response: Callable, status: str, text: str, headers: list | None = None) -> Iterable[bytes]:
+def plain_response(start_response: Callable, status: str, text: str, headers: list | None = None,
+                   method: str = "GET") -> Iterable[bytes]:
+    """A short text answer; a HEAD gets its headers only (a body would be read as the next response)."""
     body = text.encode("utf-8")
     start_response(status, [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
         *(headers or []),
     ])
-    return [body]
+    return [] if method == "HEAD" else [body]

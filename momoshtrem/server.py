@@ -16,12 +16,14 @@ from cheroot import wsgi
 from momoshtrem.api.app import ApiApp, ApiContext
 from momoshtrem.config import Config
 from momoshtrem.dav.app import build_dav_app
+from momoshtrem.dav.probes import ROOT_MARKERS
 from momoshtrem.httputil import plain_response, unsafe_path_reason
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
+from momoshtrem.requestlog import RequestLog
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
@@ -43,7 +45,8 @@ class Dispatcher:
         path = environ.get("PATH_INFO", "")
         problem = unsafe_path_reason(path)
         if problem:
-            return plain_response(start_response, "400 Bad Request", f"Bad path: {problem}.\n")
+            return plain_response(start_response, "400 Bad Request", f"Bad path: {problem}.\n",
+                                  method=environ.get("REQUEST_METHOD", "GET"))
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             return self._api(environ, start_response)
         return self._dav(environ, start_response)
@@ -54,7 +57,7 @@ class Server:
         self.config = config
         self.db = Database(config.library.database)
         self.library = Library(self.db)
-        self.trees = TreeCache(self.library)
+        self.trees = TreeCache(self.library, ROOT_MARKERS)
         self.engine = SessionManager(
             config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source)
         )
@@ -85,7 +88,7 @@ class Server:
             before_get=self._ready_for_reading,
             block_size=config.server.block_size,
         )
-        self.app = Dispatcher(api, dav)
+        self.app = RequestLog(Dispatcher(api, dav))
         self._httpd = wsgi.Server(
             (config.server.host, config.server.port),
             self.app,
@@ -97,6 +100,8 @@ class Server:
 
     def _ready_for_reading(self, node: FileNode) -> None:
         """Add the torrent before the GET's headers go out, so a failure can still be a 503."""
+        if not node.info_hash:
+            return  # a marker file: no torrent behind it
         torrent = self.engine.activate(node.info_hash)
         if torrent.user_paused:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")

@@ -64,8 +64,8 @@ def assert_http_date(text: str) -> int:
 
 def test_tree_has_exactly_the_product_layout(server, library):
     root = listing(server, "/")
-    assert sorted(root) == ["", "/Movies", "/TV Shows"]
-    assert all(e.is_collection for e in root.values())
+    assert sorted(root) == ["", "/.metadata_never_index", "/.ql_disablethumbnails", "/Movies", "/TV Shows"]
+    assert all(e.is_collection for p, e in root.items() if not p.startswith("/."))
 
     assert sorted(listing(server, "/Movies")) == ["/Movies", MOVIE_DIR]
     movie_dir = listing(server, MOVIE_DIR)
@@ -196,7 +196,7 @@ def test_rclone_lists_the_same_tree(server, library):
     )
     assert result.returncode == 0, result.stderr
     listed = {line.rsplit(";", 1)[0]: line.rsplit(";", 1)[1] for line in result.stdout.splitlines()}
-    expected_files = {MOVIE_FILE: 300_000, **EPISODES}
+    expected_files = {MOVIE_FILE: 300_000, **EPISODES, "/.metadata_never_index": 0, "/.ql_disablethumbnails": 0}
     for path, size in expected_files.items():
         assert listed[path.lstrip("/")] == str(size)
     folders = {p for p in listed if p.endswith("/")}

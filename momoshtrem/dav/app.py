@@ -3,17 +3,21 @@
 The gate decides, before WsgiDAV calls `start_response`, what WsgiDAV would
 otherwise get wrong for this share: it refuses write methods with a proper
 `Allow` header, refuses `Depth: infinity` (a whole library walk per request),
-and readies a file's torrent before a GET, so a torrent that cannot be served
-is a clear 503 rather than a 500 after the headers went out.
+answers the names Finder and Windows probe for with a quick 404, keeps only
+the first range of a multi-range request (WsgiDAV would answer the last), and
+readies a file's torrent before a GET, so a torrent that cannot be served is a
+clear 503 rather than a 500 after the headers went out.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 from typing import Callable, Iterable
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from momoshtrem.dav.probes import is_client_probe
 from momoshtrem.dav.provider import ContentOpener, LibraryProvider
 from momoshtrem.httputil import plain_response, request_path
 from momoshtrem.library.errors import LibraryError
@@ -48,16 +52,50 @@ class ShareGate:
                 ("Content-Length", str(len(_FINITE_DEPTH_BODY))),
             ])
             return [_FINITE_DEPTH_BODY]
-        if method == "GET":
-            node = self._trees.tree().lookup(request_path(environ))
+        path = request_path(environ)
+        if is_client_probe(path):
+            return plain_response(start_response, "404 Not Found", "Not found.\n", method=method)
+        if "," in environ.get("HTTP_RANGE", ""):
+            environ["HTTP_RANGE"] = first_range(environ["HTTP_RANGE"])
+        if method in ("GET", "HEAD"):
+            node = self._trees.tree().lookup(path)
             if isinstance(node, FileNode):
-                try:
-                    self._before_get(node)
-                except LibraryError as exc:
-                    log.warning("GET %s refused: %s", node.name, exc)
-                    return plain_response(start_response, "503 Service Unavailable", f"{exc}\n",
-                                          [("Retry-After", "30")])
+                if not_modified(environ, node):
+                    start_response("304 Not Modified", [("ETag", f'"{node.etag}"'),
+                                                        ("Last-Modified", http_date(node.modified))])
+                    return []
+                if method == "GET":
+                    try:
+                        self._before_get(node)
+                    except LibraryError as exc:
+                        log.warning("GET %s refused: %s", node.name, exc)
+                        return plain_response(start_response, "503 Service Unavailable", f"{exc}\n",
+                                              [("Retry-After", "30")])
         return self._dav_app(environ, start_response)
+
+
+def not_modified(environ: dict, node: FileNode) -> bool:
+    """RFC 9110 13.1.3: not modified when the date is at or after the file's. WsgiDAV wants it strictly after.
+
+    If-None-Match, when sent, decides instead (WsgiDAV handles it).
+    """
+    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if not since or "HTTP_IF_NONE_MATCH" in environ or "HTTP_RANGE" in environ:
+        return False
+    try:
+        return email.utils.parsedate_to_datetime(since).timestamp() >= node.modified
+    except (TypeError, ValueError):
+        return False
+
+
+def http_date(timestamp: int) -> str:
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
+def first_range(header: str) -> str:
+    """`bytes=0-99,200-299` -> `bytes=0-99`: players ask for what they need first."""
+    unit, _, ranges = header.partition("=")
+    return f"{unit}={ranges.split(',')[0].strip()}"
 
 
 def build_dav_app(

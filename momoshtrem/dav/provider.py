@@ -7,6 +7,7 @@ through the `ContentOpener` the server plugs in.
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO, Callable
 
 from wsgidav.dav_error import HTTP_GATEWAY_TIMEOUT, HTTP_SERVICE_UNAVAILABLE, DAVError
@@ -68,6 +69,17 @@ class FolderResource(DAVCollection):
     def support_etag(self) -> bool:
         return False
 
+    # Infuse's browser took folders for folders only with these two, on some servers (clients.md).
+    _FOLDER_EXTRAS = {"{DAV:}getcontentlength": "0", "{DAV:}iscollection": "1"}
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        return [*super().get_property_names(is_allprop=is_allprop), *self._FOLDER_EXTRAS]
+
+    def get_property_value(self, name: str):
+        if name in self._FOLDER_EXTRAS:
+            return self._FOLDER_EXTRAS[name]
+        return super().get_property_value(name)
+
 
 class FileResource(DAVNonCollection):
     def __init__(self, path: str, environ: dict, node: FileNode) -> None:
@@ -99,6 +111,8 @@ class FileResource(DAVNonCollection):
         return True
 
     def get_content(self) -> BinaryIO:
+        if not self.node.info_hash:
+            return io.BytesIO(b"")  # a marker file
         return _StatusOnError(self.provider.open_content(self.node))
 
 

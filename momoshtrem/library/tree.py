@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FileNode:
+    """A file of the share: a torrent's file, or (info_hash '') an empty marker file."""
+
     name: str
     info_hash: str
     file_index: int
@@ -72,11 +74,14 @@ def file_etag(info_hash: str, file_index: int, size: int) -> str:
     return hashlib.sha1(f"{info_hash}:{file_index}:{size}".encode()).hexdigest()[:32]
 
 
-def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], created_at: int) -> Tree:
+def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], created_at: int,
+               root_markers: Iterable[str] = ()) -> Tree:
     root = FolderNode("", created_at)
     movies_folder = FolderNode(naming.MOVIES_FOLDER, created_at)
     shows_folder = FolderNode(naming.SHOWS_FOLDER, created_at)
     root.children = {movies_folder.name: movies_folder, shows_folder.name: shows_folder}
+    for name in root_markers:
+        root.children[name] = _marker_file(name, created_at)
     movie_names: set[str] = set()
     show_names: set[str] = set()
 
@@ -141,6 +146,12 @@ def _file(name: str, assignments: list[Assignment]) -> FileNode:
     )
 
 
+def _marker_file(name: str, created_at: int) -> FileNode:
+    return FileNode(name=name, info_hash="", file_index=-1, file_path="", size=0, modified=created_at,
+                    etag=hashlib.sha1(f"marker:{name}".encode()).hexdigest()[:32],
+                    content_type="application/octet-stream")
+
+
 def _group_by_show(episodes: Iterable[AssignedEpisode]) -> list[list[AssignedEpisode]]:
     by_show: dict[int, list[AssignedEpisode]] = defaultdict(list)
     for episode in episodes:
@@ -164,8 +175,9 @@ def _add_child(parent: FolderNode, child: FolderNode, taken: set[str]) -> None:
 class TreeCache:
     """The current tree, rebuilt on the first lookup after a library write."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, root_markers: Iterable[str] = ()) -> None:
         self._library = library
+        self._root_markers = tuple(root_markers)
         self._lock = threading.Lock()
         self._tree: Tree | None = None
         self._generation = -1
@@ -178,6 +190,6 @@ class TreeCache:
         with self._lock:
             if self._tree is None or self._generation != generation:
                 movies, episodes = self._library.assigned_items()
-                self._tree = build_tree(movies, episodes, self._library.created_at())
+                self._tree = build_tree(movies, episodes, self._library.created_at(), self._root_markers)
                 self._generation = generation
             return self._tree
