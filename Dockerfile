@@ -19,6 +19,6 @@ USER momoshtrem
 VOLUME ["/data"]
 EXPOSE 4444 6881/tcp 6881/udp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:4444/api/health', timeout=4)"]
+    CMD ["python", "-c", "import http.client as h; c = h.HTTPConnection('127.0.0.1', 4444, timeout=4); c.request('GET', '/api/health'); raise SystemExit(c.getresponse().status not in (200, 401))"]
 ENTRYPOINT ["momoshtrem"]
 CMD ["serve", "-c", "/config/config.yaml"]

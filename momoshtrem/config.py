@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from momoshtrem.auth import parse_users
+
 ENV_PREFIX = "MOMOSHTREM_"
 # Environment variables with the prefix that are not settings of the server.
 ENV_NOT_SETTINGS = {"MOMOSHTREM_URL"}
@@ -43,6 +45,8 @@ class ServerConfig:
     socket_timeout: int = 300
     block_size: int = 262144
     max_upload_bytes: int = 20 * 1024 * 1024
+    auth: list[str] = field(default_factory=list)  # "name:scrypt$..." from `momoshtrem hash-password`
+    api_token: str = ""  # scrypt hash of a token for `Authorization: Bearer`
 
 
 @dataclass
@@ -220,6 +224,13 @@ def _check_ranges(config: Config) -> None:
     for key in ("threads", "socket_timeout", "block_size", "max_upload_bytes"):
         if getattr(config.server, key) <= 0:
             raise ConfigError(f"config key 'server.{key}': must be positive")
+    try:
+        parse_users(config.server.auth)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'server.auth': {exc}") from None
+    if config.server.api_token and not config.server.api_token.startswith("scrypt$"):
+        raise ConfigError("config key 'server.api_token': the token's hash ('scrypt$...', from "
+                          "`momoshtrem hash-password`), never the token itself")
     if config.logging.level.lower() not in _LOG_LEVELS:
         raise ConfigError(f"config key 'logging.level': one of {', '.join(sorted(_LOG_LEVELS))}")
     if config.torrent.storage not in ("disk", "memory"):

@@ -6,6 +6,7 @@ handling for `momoshtrem serve`, while tests start and stop a `Server` in-proces
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
@@ -14,6 +15,7 @@ from typing import Callable, Iterable
 from cheroot import wsgi
 
 from momoshtrem.api.app import ApiApp, ApiContext
+from momoshtrem.auth import AuthGate, parse_users
 from momoshtrem.config import Config
 from momoshtrem.dav.app import build_dav_app
 from momoshtrem.dav.probes import ROOT_MARKERS
@@ -88,7 +90,8 @@ class Server:
             before_get=self._ready_for_reading,
             block_size=config.server.block_size,
         )
-        self.app = RequestLog(Dispatcher(api, dav))
+        self.auth = AuthGate(Dispatcher(api, dav), parse_users(config.server.auth), config.server.api_token)
+        self.app = RequestLog(self.auth)
         self._httpd = wsgi.Server(
             (config.server.host, config.server.port),
             self.app,
@@ -121,6 +124,10 @@ class Server:
         self._thread = threading.Thread(target=self._httpd.serve, name="http", daemon=True)
         self._thread.start()
         log.info("serving on %s (share at /, API at %s/)", self.url, API_PREFIX)
+        if open_to_the_network(self._httpd.bind_addr[0], self.auth.enabled):
+            log.warning("no authentication (server.auth is empty) and listening on %s: anyone on the network can "
+                        "browse and stream the library; add users with `momoshtrem hash-password`",
+                        self._httpd.bind_addr[0])
 
     def stop(self) -> None:
         """Readers blocked on pieces are woken first, so the HTTP workers can finish and stop() is quick."""
@@ -140,3 +147,13 @@ class Server:
         stop.wait()
         log.info("shutting down")
         self.stop()
+
+
+def open_to_the_network(host: str, auth_enabled: bool) -> bool:
+    """No authentication, and listening where other machines can connect."""
+    if auth_enabled or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve beyond this machine

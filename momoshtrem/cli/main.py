@@ -7,6 +7,7 @@ client commands never open the database themselves.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(args)
+    if args.command == "hash-password":
+        return _hash_password()
     client = ApiClient(args.server or os.environ.get("MOMOSHTREM_URL") or DEFAULT_URL)
     try:
         result = args.handler(client, args)
@@ -57,6 +60,24 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return 1
     server.serve_forever()
+    return 0
+
+
+def _hash_password() -> int:
+    """Prompts on a terminal, else reads one line from stdin; prints the line for `server.auth` / `api_token`."""
+    from momoshtrem.auth import hash_secret
+
+    if sys.stdin.isatty():
+        secret = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != secret:
+            print("error: the two entries differ", file=sys.stderr)
+            return 1
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        print("error: an empty password", file=sys.stderr)
+        return 1
+    print(hash_secret(secret))
     return 0
 
 
@@ -227,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("-c", "--config", metavar="PATH", help="config file (defaults are built in)")
+    commands.add_parser("hash-password", help="hash a password (or API token) for server.auth / server.api_token")
 
     def command(group: Any, name: str, help: str, handler: Any, render: Any) -> argparse.ArgumentParser:
         sub = group.add_parser(name, help=help, parents=[common])
