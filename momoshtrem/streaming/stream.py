@@ -2,10 +2,12 @@
 
 Every GET gets a `PriorityReader`. All readers of one file share a
 `FileStream`, which holds the file's `Prioritizer`, each reader's current
-window, and the plan last applied to libtorrent; on every read it applies only
-the difference (deadlines that left are reset before new ones are set, so a
-seek clears the old window first). The container is detected once per file, on
-a thread of its own, so the first read never waits for it.
+window, and the plan last applied to libtorrent; on every read that moves a
+window (and on every read while the plan waits, so it flows again once the
+pieces came) it applies only the difference. A new wait clears all deadlines
+first, so libtorrent drops what it queued for other pieces. The container is
+detected once per file, on a thread of its own, so the first read never waits
+for it.
 """
 
 from __future__ import annotations
