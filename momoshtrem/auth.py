@@ -42,11 +42,12 @@ def verify_secret(secret: str, encoded: str) -> bool:
         scheme, n, r, p, salt, expected = encoded.split("$")
         if scheme != "scrypt":
             return False
+        expected_digest = base64.b64decode(expected)
         digest = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                dklen=len(base64.b64decode(expected)), maxmem=256 * 1024 * 1024)
+                                dklen=len(expected_digest), maxmem=256 * 1024 * 1024)
     except ValueError:
         return False
-    return hmac.compare_digest(digest, base64.b64decode(expected))
+    return hmac.compare_digest(digest, expected_digest)
 
 
 def _b64(data: bytes) -> str:

@@ -29,7 +29,7 @@ class RequestLog:
 
         def recording_start_response(line: str, headers: list, exc_info=None):
             status[0] = line.split(" ", 1)[0]
-            return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
+            return start_response(line, headers, exc_info)
 
         def report(sent: int) -> None:
             log.debug('%s %s range=%s -> %s %d bytes %.0f ms "%s"', environ.get("REQUEST_METHOD", "-"),

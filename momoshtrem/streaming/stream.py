@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4,
               ".mkv": analyze_mkv, ".webm": analyze_mkv}
 DETECTION_READ_TIMEOUT = 20.0
+DETECTOR_ID = 0  # the container analyzer's window; readers count from 1
 
 
 class FileStream:
@@ -132,20 +133,30 @@ class FileStream:
             self._apply_locked()
 
     def _read_for_detection(self, offset: int, length: int) -> bytes:
-        """Bytes of the file, waiting (bounded) for their pieces; short or empty when they do not come."""
+        """Bytes of the file, waiting (bounded) for their pieces; short or empty when they do not come.
+
+        The analyzer waits like a reader, through the shared plan (as its newest reader), so a new
+        wait elsewhere cannot clear its deadlines behind its back.
+        """
         length = max(0, min(length, self.file.size - offset))
         pieces = list(self.span.pieces_for(offset, length))
         torrent = self.torrent
-        for piece in pieces:
-            if not torrent.have[piece]:
-                torrent.handle.set_piece_deadline(piece, 0)
-        deadline = time.monotonic() + DETECTION_READ_TIMEOUT
-        with torrent.cond:
-            while not all(torrent.have[p] for p in pieces):
-                left = deadline - time.monotonic()
-                if left <= 0 or self.manager.stopping or torrent.error:
-                    return b""
-                torrent.cond.wait(left)
+        if not all(torrent.have[p] for p in pieces):
+            with self._lock:
+                self._windows[DETECTOR_ID] = ReadWindow(offset, length)
+                self._apply_locked()
+            try:
+                deadline = time.monotonic() + DETECTION_READ_TIMEOUT
+                with torrent.cond:
+                    while not all(torrent.have[p] for p in pieces):
+                        left = deadline - time.monotonic()
+                        if left <= 0 or self.manager.stopping or torrent.error:
+                            return b""
+                        torrent.cond.wait(left)
+            finally:
+                with self._lock:
+                    self._windows.pop(DETECTOR_ID, None)
+                    self._apply_locked()
         with open(torrent.save_path / self.file.path, "rb") as handle:
             return os.pread(handle.fileno(), length, offset)
 
