@@ -1,4 +1,5 @@
-"""The process: one cheroot server carrying the WebDAV share at / and the API at /api/, and one torrent session.
+"""The process: one cheroot server carrying the WebDAV share at /, the API at /api/, the status page at /ui/
+and Prometheus metrics at /metrics; and one torrent session.
 
 Owns the database and wires the layers together; `serve_forever` adds signal
 handling for `momoshtrem serve`, while tests start and stop a `Server` in-process.
@@ -25,23 +26,26 @@ from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
+from momoshtrem.metrics import Metrics
 from momoshtrem.requestlog import RequestLog
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
+from momoshtrem.ui.app import UI_PREFIX, StatusPage
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
+METRICS_PATH = "/metrics"
 
 
 class Dispatcher:
-    """Routes /api and /api/... to the API and everything else to the share."""
+    """Routes a path prefix (/api, /ui, /metrics) and what lies under it to its app, everything else to the share."""
 
-    def __init__(self, api: Callable, dav: Callable) -> None:
-        self._api = api
-        self._dav = dav
+    def __init__(self, routes: dict[str, Callable], share: Callable) -> None:
+        self._routes = routes
+        self._share = share
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -49,9 +53,10 @@ class Dispatcher:
         if problem:
             return plain_response(start_response, "400 Bad Request", f"Bad path: {problem}.\n",
                                   method=environ.get("REQUEST_METHOD", "GET"))
-        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            return self._api(environ, start_response)
-        return self._dav(environ, start_response)
+        for prefix, app in self._routes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return app(environ, start_response)
+        return self._share(environ, start_response)
 
 
 class Server:
@@ -90,8 +95,11 @@ class Server:
             before_get=self._ready_for_reading,
             block_size=config.server.block_size,
         )
-        self.auth = AuthGate(Dispatcher(api, dav), parse_users(config.server.auth), config.server.api_token)
-        self.app = RequestLog(self.auth)
+        self.metrics = Metrics(self.engine)
+        routes = {API_PREFIX: api, UI_PREFIX: StatusPage(self.library, self.engine, self.streams),
+                  METRICS_PATH: self.metrics.app}
+        self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
+        self.app = RequestLog(self.auth, observers=[self.metrics.observe])
         self._httpd = wsgi.Server(
             (config.server.host, config.server.port),
             self.app,
@@ -106,8 +114,12 @@ class Server:
         if not node.info_hash:
             return  # a marker file: no torrent behind it
         torrent = self.engine.activate(node.info_hash)
+        if torrent.error and self.engine.restart_failed(torrent):
+            torrent = self.engine.activate(node.info_hash)
         if torrent.user_paused:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
+        if torrent.error:
+            raise Unavailable(f"the torrent of '{node.name}' stopped: {torrent.error}")
 
     @property
     def port(self) -> int:
@@ -123,7 +135,8 @@ class Server:
         self._httpd.prepare()
         self._thread = threading.Thread(target=self._httpd.serve, name="http", daemon=True)
         self._thread.start()
-        log.info("serving on %s (share at /, API at %s/)", self.url, API_PREFIX)
+        log.info("serving on %s (share at /, API at %s/, status page at %s/, metrics at %s)", self.url, API_PREFIX,
+                 UI_PREFIX, METRICS_PATH)
         if open_to_the_network(self._httpd.bind_addr[0], self.auth.enabled):
             log.warning("no authentication (server.auth is empty) and listening on %s: anyone on the network can "
                         "browse and stream the library; add users with `momoshtrem hash-password`",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +186,49 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        return requests.get(url + "/api/health", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+class ServeProcess:
+    """`momoshtrem serve` as a real process on a free loopback port, its output in `log_path`."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"serve-{self.port}.log"
+        environment = {**os.environ, **LOOPBACK_ENV, **env, "MOMOSHTREM_SERVER_PORT": str(self.port)}
+        with open(self.log_path, "w") as log_file:
+            self.process = subprocess.Popen([sys.executable, "-m", "momoshtrem", "serve"], cwd=workdir,
+                                            env=environment, stdout=log_file, stderr=subprocess.STDOUT)
+        wait_until(lambda: healthy(self.url) or self.process.poll() is not None, 60, "the server to answer")
+        assert self.process.poll() is None, self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no shutdown, no resume data saved, nothing flushed by us
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 class RunningServer:

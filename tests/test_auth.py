@@ -85,6 +85,9 @@ def test_basic_and_bearer_credentials_work_and_wrong_ones_do_not(guarded):
     assert created.status_code == 201
     assert requests.request("PROPFIND", guarded.url + quote("/Movies"), headers={"Depth": "1", **alice},
                             timeout=30).status_code == 207
+    assert requests.get(guarded.url + "/ui/", headers=alice, timeout=30).status_code == 200
+    scraped = requests.get(guarded.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert scraped.status_code == 200 and "momoshtrem_http_requests_total" in scraped.text
     for wrong in (basic("alice", "wrong"), basic("mallory", PASSWORD), basic("alice", PASSWORD + " "),
                   {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!notbase64"},
                   {"Authorization": "Digest username=alice"}):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from momoshtrem.cli.main import main
-from tests.helpers import LOOPBACK_ENV, wait_until
+from tests.helpers import LOOPBACK_ENV, free_port, healthy, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,19 +91,6 @@ def test_unreachable_server(capsys):
     code = main(["movie", "list", "--server", "http://127.0.0.1:9"])
     _, err = capsys.readouterr()
     assert code == 1 and "cannot reach a momoshtrem server" in err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        return requests.get(url + "/api/health", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def test_serve_runs_with_shipped_config_and_environment_and_stops_on_sigterm(tmp_path):

@@ -22,6 +22,7 @@ from momoshtrem.dav.provider import ContentOpener, LibraryProvider
 from momoshtrem.httputil import plain_response, request_path
 from momoshtrem.library.errors import LibraryError
 from momoshtrem.library.tree import FileNode, TreeCache
+from momoshtrem.requestlog import FILE_READ_KEY
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ShareGate:
                                                         ("Last-Modified", http_date(node.modified))])
                     return []
                 if method == "GET":
+                    environ[FILE_READ_KEY] = True
                     try:
                         self._before_get(node)
                     except LibraryError as exc:

@@ -58,3 +58,13 @@ class TorrentRecord:
     total_size: int
     piece_length: int
     added_at: int
+
+
+@dataclass(frozen=True)
+class LibraryCounts:
+    movies: int
+    movies_assigned: int
+    shows: int
+    episodes: int
+    episodes_assigned: int
+    torrents: int

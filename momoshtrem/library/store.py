@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Conflict, InvalidInput, NotFound
-from momoshtrem.library.models import Assignment, Episode, Movie, Season, Show, TorrentRecord
+from momoshtrem.library.models import Assignment, Episode, LibraryCounts, Movie, Season, Show, TorrentRecord
 from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
 
 _TABLES = {"movie": "movies", "show": "shows"}
@@ -314,6 +314,20 @@ class Library:
             if conn.execute("DELETE FROM torrents WHERE info_hash = ?", (info_hash,)).rowcount == 0:
                 raise NotFound(f"no torrent {info_hash}")
         return count
+
+    def counts(self) -> LibraryCounts:
+        """How big the library is, in one query: the status page's summary."""
+        row = self.db.query_one(
+            """
+            SELECT (SELECT count(*) FROM movies) AS movies,
+                   (SELECT count(*) FROM assignments WHERE movie_id IS NOT NULL) AS movies_assigned,
+                   (SELECT count(*) FROM shows) AS shows,
+                   (SELECT count(*) FROM episodes) AS episodes,
+                   (SELECT count(*) FROM assignments WHERE episode_id IS NOT NULL) AS episodes_assigned,
+                   (SELECT count(*) FROM torrents) AS torrents
+            """
+        )
+        return LibraryCounts(**dict(row))
 
     def created_at(self) -> int:
         row = self.db.query_one("SELECT value FROM meta WHERE key = 'created_at'")

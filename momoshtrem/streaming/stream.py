@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 from momoshtrem.library import media
 from momoshtrem.streaming.containers import ContainerIndex, analyze_mkv, analyze_mp4
@@ -31,6 +32,16 @@ _ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4,
               ".mkv": analyze_mkv, ".webm": analyze_mkv}
 DETECTION_READ_TIMEOUT = 20.0
 DETECTOR_ID = 0  # the container analyzer's window; readers count from 1
+
+
+@dataclass(frozen=True)
+class StreamView:
+    """What one file's shared plan looks like right now, for the status page."""
+
+    file_path: str
+    deadline_pieces: frozenset[int]  # pieces of the torrent with a deadline set
+    reader_pieces: dict[int, int]  # reader id -> the torrent piece under its last read (id 0: the detector)
+    waiting: bool
 
 
 class FileStream:
@@ -56,6 +67,12 @@ class FileStream:
     def narrowed(self) -> bool:
         """The applied plan holds only pieces players wait for: the next read widens it again once they came."""
         return self._applied.waiting
+
+    def view(self) -> StreamView:
+        with self._lock:
+            readers = {reader_id: self.span.piece_at(min(window.position, max(self.file.size - 1, 0)))
+                       for reader_id, window in self._windows.items()}
+            return StreamView(self.file.path, frozenset(self._applied.deadlines), readers, self._applied.waiting)
 
     def opened(self, reader_id: int) -> None:
         with self._lock:
@@ -178,6 +195,7 @@ class PriorityReader(TorrentReader):
     def prepare_read(self, start: int, length: int) -> list[int]:
         if self.stream.prioritizer.is_seek(self._last_end, start):
             log.debug("%s: seek from %s to %d", self.file.path, self._last_end, start)
+            self._manager.read_stats.add(seeks=1)
         self._last_end = start + length
         pieces = self.span.pieces_for(start, length)
         # The window is counted in whole pieces: most 256 KiB reads fall in the pieces of the last one.
@@ -235,3 +253,10 @@ class Streams:
     def stream(self, info_hash: str, file_index: int) -> FileStream | None:
         with self._lock:
             return self._streams.get((info_hash, file_index))
+
+    def views(self, info_hash: str) -> list[StreamView]:
+        """The plans of the torrent's files that have been read since it joined the session."""
+        torrent = self.manager.find(info_hash)
+        with self._lock:
+            streams = [s for (h, _), s in self._streams.items() if h == info_hash and s.torrent is torrent]
+        return [stream.view() for stream in streams]

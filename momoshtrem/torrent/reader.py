@@ -124,13 +124,19 @@ class TorrentReader(io.RawIOBase):
         manager = self._manager
         if torrent.user_paused:
             raise ReadError(f"{self.file.path}: torrent {torrent.info_hash} is paused; resume it to read")
+        if torrent.error:
+            manager.read_stats.add(read_errors=1)
+            raise ReadError(f"{self.file.path}: {torrent.error}")
         # Pieces first, then resume: a torrent resumed while it wants nothing stays "finished" and
         # does not reconnect to seeds (measured: 0 connect candidates until paused and resumed again).
         urgent = self.prepare_read(start, length)
         manager.mark_reading(torrent)
         if all(torrent.have[p] for p in urgent):
+            manager.read_stats.add(reads=1)
             return
-        deadline = time.monotonic() + self._timeout
+        started = time.monotonic()
+        deadline = started + self._timeout
+        outcome = "blocked_reads"
         with torrent.cond:
             torrent.active_reads += 1
             try:
@@ -139,17 +145,22 @@ class TorrentReader(io.RawIOBase):
                     if not missing:
                         return
                     if self._closing or manager.stopping:
+                        outcome = "read_errors"
                         raise ReadError(f"{self.file.path}: the read was cancelled (reader closed or server stopping)")
                     if torrent.error:
+                        outcome = "read_errors"
                         raise ReadError(f"{self.file.path}: {torrent.error}")
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        outcome = "read_timeouts"
                         raise self._timed_out(start, length, missing)
                     if not torrent.cond.wait(min(left, STARVING_CHECK_SECONDS)):
                         manager.refresh_peers_if_starving(torrent)
             finally:
                 torrent.active_reads -= 1
                 torrent.last_read = time.monotonic()
+                manager.read_stats.add(**{outcome: 1, "blocked_seconds": torrent.last_read - started,
+                                          "reads": int(outcome == "blocked_reads")})
 
     def _timed_out(self, start: int, length: int, missing: list[int]) -> ReadTimeout:
         peers = self._torrent.handle.status().num_peers

@@ -34,6 +34,7 @@ from momoshtrem.torrent.alerts import (
     TorrentRemoved,
 )
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
+from momoshtrem.torrent.readstats import ReadStats
 from momoshtrem.torrent.settings import session_settings
 from momoshtrem.torrent.sources import MagnetSource
 
@@ -44,6 +45,8 @@ RESUME_SAVE_SECONDS = 60.0
 EVICTION_CHECK_SECONDS = 5.0
 SHUTDOWN_RESUME_WAIT = 3.0
 PEER_REFRESH_SECONDS = 5.0
+ERROR_RETRY_SECONDS = 5.0  # a torrent stopped by an error is retried this long after, if there is room
+RETRY_FREE_BYTES = 16 * 1024 * 1024  # room on the disk below which a torrent stopped by an error is not retried
 
 
 class MetadataTimeout(LibraryError):
@@ -78,6 +81,15 @@ class TorrentState:
     error: str | None = None
 
 
+@dataclass
+class PieceStates:
+    """One moment of a torrent's pieces, for the status page's piece map."""
+
+    have: bytes  # 1 per piece we have
+    downloading: set[int]  # pieces with blocks requested or arrived
+    priorities: list[int]  # libtorrent's piece priorities (0 = not wanted)
+
+
 class ActiveTorrent:
     """A torrent in the session. `cond` guards the fields below it and wakes waiting readers."""
 
@@ -96,6 +108,7 @@ class ActiveTorrent:
         self.idle_paused = False
         self.user_paused = False
         self.error: str | None = None
+        self.error_since = 0.0
         self.peer_hints: list[tuple[str, int]] = []  # from the magnet it was assigned by
         self.wanted_by: set[int] = set()  # ids of the file streams that currently want pieces
         self.last_peer_refresh = 0.0
@@ -144,6 +157,7 @@ class SessionManager:
         self._pump.on(ResumeDataFailed, self._on_resume_failed)
         self._pump.on(TorrentRemoved, self._on_removed)
         self._removals: dict[str, threading.Event] = {}
+        self.read_stats = ReadStats()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="torrent-housekeeping", daemon=True)
 
     @property
@@ -401,7 +415,8 @@ class SessionManager:
             info_hash=info_hash,
             in_session=True,
             state=self._state_name(torrent, status),
-            progress=round(status.progress, 4),
+            # libtorrent's own `progress` counts only wanted pieces: 93 % of a film barely started.
+            progress=round(status.total_done / max(torrent.meta.total_size, 1), 4),
             downloaded_bytes=status.total_done,
             bytes_on_disk=_disk_usage(torrent.save_path),
             peers=status.num_peers,
@@ -413,6 +428,24 @@ class SessionManager:
             readers=torrent.open_readers,
             error=torrent.error,
         )
+
+    def states(self) -> list[TorrentState]:
+        """Every torrent in the session, and those whose metadata is being fetched."""
+        with self._lock:
+            hashes = list(self._fetches) + list(self._torrents)
+        return [self.state(info_hash) for info_hash in hashes]
+
+    def piece_states(self, info_hash: str) -> PieceStates | None:
+        torrent = self.find(info_hash)
+        if torrent is None:
+            return None
+        handle = torrent.handle
+        downloading = {int(entry["piece_index"]) for entry in handle.get_download_queue()}
+        return PieceStates(bytes(torrent.have), downloading, list(handle.get_piece_priorities()))
+
+    def cache_bytes(self) -> int:
+        """Bytes the downloaded data takes on disk (sparse files count what was written)."""
+        return _disk_usage(self.storage_root)
 
     @staticmethod
     def _state_name(torrent: ActiveTorrent, status: "lt.torrent_status") -> str:
@@ -450,7 +483,9 @@ class SessionManager:
         torrent = self.find(event.info_hash)
         if torrent is not None:
             with torrent.cond:
-                torrent.error = event.message
+                if not torrent.error:  # the first error is the cause; later ones follow from it
+                    torrent.error = event.message
+                    torrent.error_since = time.monotonic()
                 torrent.cond.notify_all()
 
     def _on_metadata(self, event: MetadataReceived) -> None:
@@ -469,7 +504,10 @@ class SessionManager:
         with self._lock:
             known = event.info_hash in self._torrents
         if known:
-            _write_atomically(self._resume_dir / f"{event.info_hash}.resume", event.data)
+            try:
+                _write_atomically(self._resume_dir / f"{event.info_hash}.resume", event.data)
+            except OSError as exc:  # a full disk: the pieces are still checked on the next start
+                log.warning("could not save resume data of %s: %s", event.info_hash, exc)
         self._resume_done(event.info_hash)
 
     def _on_resume_failed(self, event: ResumeDataFailed) -> None:
@@ -488,6 +526,7 @@ class SessionManager:
         while not self._stopping.wait(HOUSEKEEPING_SECONDS):
             try:
                 self._pause_idle_torrents()
+                self._retry_failed_torrents()
                 now = time.monotonic()
                 if now - last_resume >= RESUME_SAVE_SECONDS:
                     last_resume = now
@@ -514,6 +553,39 @@ class SessionManager:
                 log.info("pausing %s: nobody read it for %.0f s", torrent.info_hash, self.config.idle_timeout)
                 torrent.handle.pause()
                 self._save_resume_data([torrent], wait=0)
+
+    def _retry_failed_torrents(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            failed = [t for t in self._torrents.values() if t.error and now - t.error_since >= ERROR_RETRY_SECONDS]
+        for torrent in failed:
+            self.restart_failed(torrent)
+
+    def restart_failed(self, torrent: ActiveTorrent) -> bool:
+        """Take a torrent stopped by an error (a full disk, most often) out of the session once there is room.
+
+        The next read adds it again from stored metadata, as on a fresh start,
+        and its pieces on disk are found again by resume data or a check.
+        Clearing the error in place was not enough (measured): the seed that
+        stayed connected was never found interesting again, and the piece under
+        the read never came. While the error stands, reads fail at once with
+        its message; the check for room keeps a disk still full from failing
+        again on every retry. True when the torrent was taken out.
+        """
+        with torrent.cond:
+            if not torrent.error:
+                return False
+        where = torrent.save_path if torrent.save_path.exists() else self.storage_root
+        free = shutil.disk_usage(where).free
+        if free < max(RETRY_FREE_BYTES, 4 * torrent.meta.piece_length):
+            return False
+        with self._lock:
+            if self._torrents.get(torrent.info_hash) is not torrent:
+                return True  # another thread did it
+            del self._torrents[torrent.info_hash]
+        log.info("restarting %s after '%s': %d bytes free", torrent.info_hash, torrent.error, free)
+        self._remove_and_wait(torrent.handle, torrent.info_hash)
+        return True
 
     def evict_over_cache_size(self) -> list[str]:
         """Delete whole torrents nobody is reading, least recently read first, until under `cache_size`."""
@@ -586,8 +658,12 @@ def _disk_usage(path: Path) -> int:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,82 @@
+"""Prometheus metrics at /metrics: requests as they complete, and the torrent engine read at scrape time.
+
+A registry per server (not prometheus_client's global one), so several
+servers in one process (the tests) each count their own. The engine's
+figures are read when Prometheus scrapes, so nothing on the read path pays
+for metrics beyond the engine's own counters.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from momoshtrem.requestlog import CompletedRequest
+from momoshtrem.torrent.session import SessionManager
+
+# Methods a client of the share or the API sends; anything else is counted as "other", so a
+# stranger's made-up methods cannot grow the label set without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH",
+                           "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "PATCH"})
+TORRENT_STATES = ("fetching_metadata", "checking", "downloading", "finished", "seeding", "paused", "idle", "error")
+# Time to first byte: a warm read is milliseconds, a cold start a second or two, a stall the read timeout.
+FIRST_BYTE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self, engine: SessionManager) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter("momoshtrem_http_requests", "HTTP requests answered, by method and status",
+                                 ["method", "status"], registry=self.registry)
+        self._sent = Counter("momoshtrem_http_response_bytes", "Response body bytes sent, by method",
+                             ["method"], registry=self.registry)
+        self._first_byte = Histogram("momoshtrem_read_first_byte_seconds",
+                                     "Time from a file read's arrival to the first byte of its content",
+                                     buckets=FIRST_BYTE_BUCKETS, registry=self.registry)
+        self.registry.register(_EngineCollector(engine))
+        self.app: Callable = make_wsgi_app(self.registry)
+
+    def observe(self, request: CompletedRequest) -> None:
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        self._requests.labels(method, request.status).inc()
+        self._sent.labels(method).inc(request.sent)
+        if request.file_read and request.first_byte_seconds is not None and request.status in ("200", "206"):
+            self._first_byte.observe(request.first_byte_seconds)
+
+
+class _EngineCollector(Collector):
+    """The session's read counters, torrents by state, rates and cache size, read on every scrape."""
+
+    def __init__(self, engine: SessionManager) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._engine.read_stats.snapshot()
+        for name, help_text in (
+            ("reads", "Reads served from torrent data"),
+            ("blocked_reads", "Reads that waited for a piece to arrive"),
+            ("blocked_read_seconds", "Time reads spent waiting for pieces"),
+            ("read_timeouts", "Reads that gave up after torrent.read_timeout"),
+            ("read_errors", "Reads that failed otherwise (torrent error, cancelled)"),
+            ("seeks", "Reads that jumped away from where the reader's last read ended"),
+        ):
+            key = "blocked_seconds" if name == "blocked_read_seconds" else name
+            yield CounterMetricFamily(f"momoshtrem_{name}", help_text, value=stats[key])
+
+        states = self._engine.states()
+        by_state = GaugeMetricFamily("momoshtrem_torrents", "Torrents in the session, by state", labels=["state"])
+        for state in TORRENT_STATES:
+            by_state.add_metric([state], sum(1 for s in states if s.state == state))
+        yield by_state
+        yield GaugeMetricFamily("momoshtrem_download_rate_bytes", "Payload download rate, bytes per second",
+                                value=sum(s.download_rate for s in states))
+        yield GaugeMetricFamily("momoshtrem_upload_rate_bytes", "Payload upload rate, bytes per second",
+                                value=sum(s.upload_rate for s in states))
+        yield GaugeMetricFamily("momoshtrem_peers", "Connected peers", value=sum(s.peers for s in states))
+        yield GaugeMetricFamily("momoshtrem_open_readers", "Open file readers (streams being served)",
+                                value=sum(s.readers for s in states))
+        yield GaugeMetricFamily("momoshtrem_cache_bytes", "Downloaded data on disk, bytes",
+                                value=self._engine.cache_bytes())

@@ -1,0 +1,141 @@
+"""The status page at /ui/: the page a user opens when a stream stutters.
+
+Server-rendered HTML that reloads itself every few seconds (no script, no
+build step): the library's size, what readers went through, and every torrent
+in the session with its state, peers, rates, bytes on disk and a piece map
+showing what is downloaded, arriving, waited for and wanted, and where each
+reader is.
+"""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from typing import Callable, Iterable
+
+from momoshtrem import __version__
+from momoshtrem.httputil import plain_response
+from momoshtrem.library.store import Library
+from momoshtrem.streaming.stream import Streams
+from momoshtrem.torrent.session import SessionManager, TorrentState
+from momoshtrem.ui.piecemap import ReaderMark, legend_html, piece_runs, render_svg
+
+UI_PREFIX = "/ui"
+REFRESH_SECONDS = 2
+
+_STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #212121; }
+h1 { margin: 0 0 .2em; } h2 { margin-top: 1.4em; border-bottom: 1px solid #ccc; }
+table.figures td, table.figures th { padding: .15em .9em .15em 0; text-align: left; }
+table.figures th { font-weight: normal; color: #616161; }
+article.torrent { margin: 1em 0 1.6em; } article.torrent h3 { margin: .2em 0; }
+.hash { font-family: monospace; color: #757575; } .error { color: #c62828; font-weight: bold; }
+.legend-item { margin-right: 1.2em; } .swatch { display: inline-block; width: .9em; height: .9em;
+  margin-right: .3em; vertical-align: middle; } .muted { color: #757575; }
+"""
+
+
+class StatusPage:
+    def __init__(self, library: Library, engine: SessionManager, streams: Streams) -> None:
+        self._library = library
+        self._engine = engine
+        self._streams = streams
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        if path == UI_PREFIX:
+            start_response("301 Moved Permanently", [("Location", UI_PREFIX + "/"), ("Content-Length", "0")])
+            return [b""]
+        if path != UI_PREFIX + "/":
+            return plain_response(start_response, "404 Not Found", "No such page.\n", method=method)
+        if method not in ("GET", "HEAD"):
+            return plain_response(start_response, "405 Method Not Allowed", "The status page is read-only.\n",
+                                  method=method, headers=[("Allow", "GET, HEAD")])
+        body = self.render().encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "no-store")])
+        return [b"" if method == "HEAD" else body]
+
+    def render(self) -> str:
+        return (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+            f"<title>momoshtrem status</title><style>{_STYLE}</style></head><body>"
+            f"<h1>momoshtrem</h1><p class=\"muted\">Version {escape(__version__)}. "
+            f"{time.strftime('%H:%M:%S')}, refreshed every {REFRESH_SECONDS} s.</p>"
+            f"{self._library_section()}{self._reads_section()}{self._torrents_section()}</body></html>"
+        )
+
+    def _library_section(self) -> str:
+        counts = self._library.counts()
+        return "<section id=\"library\"><h2>Library</h2>" + _figures([
+            ("Movies", f"{counts.movies} ({counts.movies_assigned} playable)"),
+            ("Shows", str(counts.shows)),
+            ("Episodes", f"{counts.episodes} ({counts.episodes_assigned} playable)"),
+            ("Torrents", str(counts.torrents)),
+        ]) + "</section>"
+
+    def _reads_section(self) -> str:
+        stats = self._engine.read_stats.snapshot()
+        return "<section id=\"reads\"><h2>Reads since start</h2>" + _figures([
+            ("Reads", str(stats["reads"])),
+            ("Waited for a piece", f"{stats['blocked_reads']} ({stats['blocked_seconds']:.1f} s in all)"),
+            ("Timed out", str(stats["read_timeouts"])),
+            ("Failed", str(stats["read_errors"])),
+            ("Seeks", str(stats["seeks"])),
+            ("Data on disk", _bytes(self._engine.cache_bytes())),
+        ]) + "</section>"
+
+    def _torrents_section(self) -> str:
+        states = self._engine.states()
+        if not states:
+            body = ("<p class=\"muted\">No torrent is in the session: one joins when a file of it is first played, "
+                    "and leaves when it is removed.</p>")
+        else:
+            body = "".join(self._torrent(state) for state in states)
+        return f"<section id=\"torrents\"><h2>Torrents in the session</h2>{body}{legend_html()}</section>"
+
+    def _torrent(self, state: TorrentState) -> str:
+        torrent = self._engine.find(state.info_hash)
+        name = torrent.meta.name if torrent is not None else "(fetching metadata)"
+        error = f'<p class="error">{escape(state.error)}</p>' if state.error else ""
+        figures = _figures([
+            ("State", state.state),
+            ("Progress", f"{state.progress * 100:.1f} %"),
+            ("Peers", f"{state.peers} ({state.seeds} seeds)"),
+            ("Download", _bytes(state.download_rate) + "/s"),
+            ("Upload", _bytes(state.upload_rate) + "/s"),
+            ("On disk", _bytes(state.bytes_on_disk)),
+            ("Readers", str(state.readers)),
+        ])
+        return (f'<article class="torrent" data-info-hash="{state.info_hash}"><h3>{escape(name)}</h3>'
+                f'<p class="hash">{state.info_hash}</p>{error}{figures}{self._piece_map(state.info_hash)}</article>')
+
+    def _piece_map(self, info_hash: str) -> str:
+        pieces = self._engine.piece_states(info_hash)
+        if pieces is None:
+            return ""
+        views = self._streams.views(info_hash)
+        deadlines = frozenset().union(*(view.deadline_pieces for view in views))
+        marks = [ReaderMark(piece, f"{'container detection' if reader_id == 0 else f'reader {reader_id}'}: "
+                                   f"{view.file_path}, piece {piece}")
+                 for view in views for reader_id, piece in view.reader_pieces.items()]
+        runs = piece_runs(pieces.have, pieces.downloading, deadlines, pieces.priorities)
+        files = "".join(
+            f"<li>{escape(view.file_path)}: readers {len(view.reader_pieces)}"
+            f"{', waiting for pieces' if view.waiting else ''}</li>" for view in views)
+        return render_svg(runs, len(pieces.have), marks) + (f"<ul class=\"streams\">{files}</ul>" if files else "")
+
+
+def _figures(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in rows)
+    return f'<table class="figures">{cells}</table>'
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"

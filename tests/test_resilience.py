@@ -1,0 +1,166 @@
+"""Crash safety and a full disk: SIGKILL mid-stream and mid-assignment, ENOSPC while downloading."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import libtorrent as lt
+import pytest
+import requests
+
+from tests.helpers import MadeTorrent, RunningServer, Seeder, ServeProcess, deterministic_bytes, make_torrent, wait_until
+
+MiB = 1024 * 1024
+PIECE = 64 * 1024
+
+
+def film(base: Path, name: str, size: int) -> MadeTorrent:
+    return make_torrent(base, name, {name: size}, piece_size=PIECE, v1_only=True)
+
+
+def content_of(made: MadeTorrent) -> bytes:
+    name = next(iter(made.files))
+    return deterministic_bytes(f"{name}/{name}", made.files[name])
+
+
+def add_movie(url: str, title: str, year: int) -> int:
+    response = requests.post(url + "/api/movies", json={"title": title, "year": year}, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def movie_url(url: str, title: str, year: int) -> str:
+    return url + quote(f"/Movies/{title} ({year})/{title} ({year}).mkv")
+
+
+def test_sigkill_mid_stream_and_mid_assignment_loses_nothing(tmp_path):
+    env = {"MOMOSHTREM_LIBRARY_DATABASE": str(tmp_path / "library.db"),
+           "MOMOSHTREM_TORRENT_DATA_DIR": str(tmp_path / "torrents"),
+           "MOMOSHTREM_TORRENT_METADATA_TIMEOUT": "300"}
+    short = film(tmp_path / "short", "Short.2001.mkv", 512 * 1024)
+    long = film(tmp_path / "long", "Long.2002.mkv", 6 * MiB)
+    nobody_seeds = film(tmp_path / "unseeded", "Unseeded.2003.mkv", 256 * 1024)
+    seeder = Seeder(upload_rate=1 * MiB)
+    server = ServeProcess(tmp_path, env)
+    try:
+        seeder.seed(short)
+        seeder.seed(long)
+        ids = {}
+        for made, title, year in ((short, "Short", 2001), (long, "Long", 2002)):
+            ids[title] = add_movie(server.url, title, year)
+            assigned = requests.post(f"{server.url}/api/movies/{ids[title]}/assign",
+                                     json={"source": seeder.magnet(made)}, timeout=60)
+            assert assigned.status_code == 200, assigned.text
+        ids["Unseeded"] = add_movie(server.url, "Unseeded", 2003)
+        assert requests.get(movie_url(server.url, "Short", 2001), timeout=60).content == content_of(short)
+        movies_before = requests.get(server.url + "/api/movies", timeout=30).json()
+
+        # Mid-stream: a player has read the first 2 MiB of the long film and keeps reading.
+        player = requests.get(movie_url(server.url, "Long", 2002), stream=True, timeout=60)
+        read = b""
+        chunks = player.iter_content(64 * 1024)
+        while len(read) < 2 * MiB:
+            read += next(chunks)
+        assert read == content_of(long)[:len(read)]
+        # Mid-assignment: the metadata of a torrent nobody seeds is being fetched.
+        magnet = f"magnet:?xt=urn:btih:{nobody_seeds.info_hash}&x.pe=127.0.0.1:{seeder.port}"
+        pending = threading.Thread(target=lambda: _post_ignoring_errors(
+            f"{server.url}/api/movies/{ids['Unseeded']}/assign", {"source": magnet}), daemon=True)
+        pending.start()
+        wait_until(lambda: f"fetching metadata for {nobody_seeds.info_hash}" in server.log(), 30,
+                   "the assignment to wait for metadata")
+        server.kill()
+        player.close()
+        pending.join(timeout=30)
+    finally:
+        seeder.close()  # no peer anywhere from now on
+        server.stop()
+
+    database = sqlite3.connect(tmp_path / "library.db")
+    try:
+        assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = dict(database.execute("SELECT info_hash, metadata FROM torrents").fetchall())
+    finally:
+        database.close()
+    assert set(stored) == {short.info_hash, long.info_hash}  # no half-made assignment
+    for info_hash, metadata in stored.items():
+        assert str(lt.torrent_info(bytes(metadata)).info_hashes().v1) == info_hash
+
+    server = ServeProcess(tmp_path, env)
+    try:
+        assert requests.get(server.url + "/api/movies", timeout=30).json() == movies_before
+        unseeded = requests.get(f"{server.url}/api/movies/{ids['Unseeded']}", timeout=30).json()
+        assert unseeded["assignment"] is None
+        # Served from what was on disk before the kill: there is no peer to download from.
+        assert requests.get(movie_url(server.url, "Short", 2001), timeout=60).content == content_of(short)
+        again = requests.get(movie_url(server.url, "Long", 2002), headers={"Range": f"bytes=0-{MiB - 1}"}, timeout=60)
+        assert again.status_code == 206 and again.content == content_of(long)[:MiB]
+        state = requests.get(f"{server.url}/api/torrents/{long.info_hash}", timeout=30).json()
+        assert state["peers"] == 0 and state["downloaded_bytes"] >= MiB
+        # The item the crash interrupted can be assigned now (from the .torrent, as the swarm is gone).
+        assigned = requests.post(f"{server.url}/api/movies/{ids['Unseeded']}/assign",
+                                 json={"torrent": nobody_seeds.b64}, timeout=60)
+        assert assigned.status_code == 200, assigned.text
+    finally:
+        server.stop()
+
+
+def _post_ignoring_errors(url: str, body: dict) -> None:
+    try:
+        requests.post(url, json=body, timeout=120)
+    except requests.RequestException:
+        pass  # the server was killed under it: that is the point
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs for the torrent data, grown later with a remount: a real ENOSPC, then space again."""
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def test_a_full_disk_fails_reads_clearly_keeps_listing_and_recovers_when_space_returns(
+        config, seeder, tmp_path, small_disk, caplog):
+    config.torrent.data_dir = str(small_disk)
+    made = film(tmp_path / "content", "Big.2004.mkv", 3 * MiB)
+    running = RunningServer(config)
+    try:
+        seeder.seed(made)
+        movie = add_movie(running.url, "Big", 2004)
+        assert running.api("POST", f"/api/movies/{movie}/assign", json={"source": seeder.magnet(made)}).status_code == 200
+        url = movie_url(running.url, "Big", 2004)
+
+        # Reading the whole file fills the disk: the stream breaks off short of the file.
+        try:
+            body = requests.get(url, timeout=60).content
+        except requests.RequestException:
+            body = b""
+        assert len(body) < 3 * MiB
+        torrent = running.server.engine.find(made.info_hash)
+        wait_until(lambda: torrent.error is not None, 30, "the torrent to stop on the disk error")
+        assert "No space left on device" in torrent.error
+        refused = requests.get(url, headers={"Range": "bytes=2500000-2500099"}, timeout=30)
+        assert refused.status_code == 503 and "No space left on device" in refused.text
+        listing = running.dav("PROPFIND", "/Movies/Big (2004)", headers={"Depth": "1"})
+        assert listing.status_code == 207 and "Big (2004).mkv" in listing.text
+        state = running.api("GET", f"/api/torrents/{made.info_hash}").json()
+        assert state["state"] == "error" and "No space left on device" in state["error"]
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        whole = requests.get(url, timeout=60)
+        assert whole.status_code == 200 and whole.content == content_of(made)
+    finally:
+        running.stop()
