@@ -1,4 +1,5 @@
-# momoshtrem: one process serving the WebDAV share and the REST API on port 4444, BitTorrent on 6881.
+# momoshtrem: one process serving the WebDAV share, the REST API, the status page and metrics on port 4444,
+# BitTorrent on 6881.
 FROM python:3.11-slim
 
 WORKDIR /app

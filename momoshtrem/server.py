@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
 METRICS_PATH = "/metrics"
+# cheroot keeps only 10 idle keep-alive connections and a listen backlog of 5 by default. Under 50 listing
+# clients (bench/load_bench.py) every other response then closed its connection, the reconnects overflowed
+# the backlog, and 1 % of requests took a 1 s SYN retry. Idle connections cost a socket in a selector, not a thread.
+KEEP_ALIVE_CONNECTIONS = 512
+LISTEN_BACKLOG = 128
 
 
 class Dispatcher:
@@ -106,7 +111,9 @@ class Server:
             numthreads=config.server.threads,
             timeout=config.server.socket_timeout,
             server_name="momoshtrem",
+            request_queue_size=LISTEN_BACKLOG,
         )
+        self._httpd.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         self._thread: threading.Thread | None = None
 
     def _ready_for_reading(self, node: FileNode) -> None:

@@ -136,7 +136,7 @@ class TorrentReader(io.RawIOBase):
             return
         started = time.monotonic()
         deadline = started + self._timeout
-        outcome = "blocked_reads"
+        failure: str | None = None  # the counter a failed wait adds to
         with torrent.cond:
             torrent.active_reads += 1
             try:
@@ -145,22 +145,22 @@ class TorrentReader(io.RawIOBase):
                     if not missing:
                         return
                     if self._closing or manager.stopping:
-                        outcome = "read_errors"
+                        failure = "read_errors"
                         raise ReadError(f"{self.file.path}: the read was cancelled (reader closed or server stopping)")
                     if torrent.error:
-                        outcome = "read_errors"
+                        failure = "read_errors"
                         raise ReadError(f"{self.file.path}: {torrent.error}")
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        outcome = "read_timeouts"
+                        failure = "read_timeouts"
                         raise self._timed_out(start, length, missing)
                     if not torrent.cond.wait(min(left, STARVING_CHECK_SECONDS)):
                         manager.refresh_peers_if_starving(torrent)
             finally:
                 torrent.active_reads -= 1
                 torrent.last_read = time.monotonic()
-                manager.read_stats.add(**{outcome: 1, "blocked_seconds": torrent.last_read - started,
-                                          "reads": int(outcome == "blocked_reads")})
+                manager.read_stats.add(blocked_reads=1, blocked_seconds=torrent.last_read - started,
+                                       **({failure: 1} if failure else {"reads": 1}))
 
     def _timed_out(self, start: int, length: int, missing: list[int]) -> ReadTimeout:
         peers = self._torrent.handle.status().num_peers
