@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from momoshtrem.library import matching
 from momoshtrem.library.errors import InvalidInput
-from momoshtrem.library.models import Assignment
+from momoshtrem.library.models import Assignment, Subtitle
 from momoshtrem.library.store import EpisodeAssignment, Library
+from momoshtrem.subtitles.detect import TorrentSubtitle, VideoRef, match_subtitles
 from momoshtrem.torrent.metainfo import TorrentFile, TorrentMeta
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Assigner:
         report = AssignReport(meta.info_hash, meta.name, unmatched=[_unmatched(v) for v in skipped])
         if chosen is None:
             raise InvalidInput(f"the torrent '{meta.name}' has no video file to play", report.to_json())
-        report.assignment = self.library.assign_movie(movie_id, meta, _assignment_of(chosen, meta, 0, 0))
+        subtitles = match_subtitles(meta.real_files(), [VideoRef(chosen.index, chosen.path)])
+        report.assignment = self.library.assign_movie(movie_id, meta, _assignment_of(chosen, meta, 0, 0, subtitles))
         report.matched.append(FileReport(chosen.index, chosen.path, chosen.size, confidence=matching.HIGH))
         log.info("movie %d assigned to %s file %d (%s)", movie_id, meta.info_hash, chosen.index, chosen.path)
         return report
@@ -66,13 +68,12 @@ class Assigner:
         show = self.library.get_show(show_id)
         verdicts = matching.classify_show_files(meta.real_files(), meta.name)
         report = AssignReport(meta.info_hash, meta.name)
-        wanted: list[EpisodeAssignment] = []
-        for verdict in verdicts:
-            if verdict.match is None:
-                report.unmatched.append(_unmatched(verdict))
-                continue
-            for episode in verdict.match.episodes:
-                wanted.append(_assignment_of(verdict.file, meta, verdict.match.season, episode))
+        matched = [v for v in verdicts if v.match is not None]
+        report.unmatched += [_unmatched(v) for v in verdicts if v.match is None]
+        subtitles = match_subtitles(meta.real_files(), [
+            VideoRef(v.file.index, v.file.path, v.match.season, v.match.episodes[0]) for v in matched])
+        wanted = [_assignment_of(v.file, meta, v.match.season, episode, subtitles)
+                  for v in matched for episode in v.match.episodes]
         if not wanted:
             raise InvalidInput(f"no file of the torrent '{meta.name}' could be matched to an episode", report.to_json())
         # A show added without TMDB has no episode list of its own: the torrent's files make it.
@@ -100,9 +101,11 @@ class Assigner:
         return report
 
 
-def _assignment_of(file: TorrentFile, meta: TorrentMeta, season: int, episode: int) -> EpisodeAssignment:
+def _assignment_of(file: TorrentFile, meta: TorrentMeta, season: int, episode: int,
+                   subtitles: dict[int, list[TorrentSubtitle]]) -> EpisodeAssignment:
     q = matching.quality(file.path, meta.name)
-    return EpisodeAssignment(season, episode, file.index, file.path, file.size, q.resolution, q.source)
+    found = tuple(Subtitle(s.language, s.variant, s.file_index, s.path, s.size) for s in subtitles.get(file.index, []))
+    return EpisodeAssignment(season, episode, file.index, file.path, file.size, q.resolution, q.source, found)
 
 
 def _unmatched(verdict: matching.FileVerdict, reason: str | None = None) -> FileReport:

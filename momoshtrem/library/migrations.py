@@ -68,4 +68,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE torrents ADD COLUMN source TEXT;
     """,
+    # 3: subtitles beside an assigned video: a file of its torrent, found at assignment.
+    """
+    CREATE TABLE subtitles (
+        id            INTEGER PRIMARY KEY,
+        assignment_id INTEGER NOT NULL REFERENCES assignments(id) ON DELETE CASCADE,
+        language      TEXT NOT NULL,
+        variant       TEXT CHECK (variant IN ('forced', 'sdh')),
+        file_index    INTEGER NOT NULL,
+        file_path     TEXT NOT NULL,
+        file_size     INTEGER NOT NULL
+    );
+    CREATE INDEX subtitles_by_assignment ON subtitles(assignment_id);
+    """,
 ]

@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class Subtitle:
+    """A subtitle file of the assigned video's torrent."""
+
+    language: str  # ISO 639-1, or "und"
+    variant: str | None  # "forced", "sdh", or None
+    file_index: int
+    file_path: str
+    file_size: int
+
+
+@dataclass
 class Assignment:
     info_hash: str
     file_index: int
@@ -14,6 +25,7 @@ class Assignment:
     resolution: str | None
     source: str | None
     assigned_at: int
+    subtitles: list[Subtitle] = field(default_factory=list)
 
 
 @dataclass

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Conflict, InvalidInput, NotFound
-from momoshtrem.library.models import Assignment, Episode, LibraryCounts, Movie, Season, Show, TorrentRecord
+from momoshtrem.library.models import (Assignment, Episode, LibraryCounts, Movie, Season, Show, Subtitle,
+                                       TorrentRecord)
 from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
 
 _TABLES = {"movie": "movies", "show": "shows"}
@@ -67,6 +68,7 @@ class EpisodeAssignment:
     file_size: int
     resolution: str | None
     source: str | None
+    subtitles: tuple[Subtitle, ...] = ()  # the torrent's subtitle files for this video
 
 
 class Library:
@@ -91,7 +93,8 @@ class Library:
             f"SELECT m.*, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS} FROM movies m "
             "LEFT JOIN assignments a ON a.movie_id = m.id ORDER BY m.title COLLATE NOCASE, m.year"
         )
-        return [_movie(row) for row in rows]
+        subtitles = self._subtitles_of(rows)
+        return [_movie(row, subtitles) for row in rows]
 
     def get_movie(self, movie_id: int) -> Movie:
         row = self.db.query_one(
@@ -101,7 +104,7 @@ class Library:
         )
         if row is None:
             raise NotFound(f"no movie with id {movie_id}")
-        return _movie(row)
+        return _movie(row, self._subtitles_of([row]))
 
     def delete_movie(self, movie_id: int) -> None:
         with self.db.transaction() as conn:
@@ -183,11 +186,12 @@ class Library:
             """,
             (show_id,),
         )
+        subtitles = self._subtitles_of(episode_rows)
         for r in episode_rows:
             seasons[r["season"]].episodes.append(
                 Episode(
                     id=r["id"], season=r["season"], number=r["number"], name=r["name"], air_date=r["air_date"],
-                    assignment=_assignment(r),
+                    assignment=_assignment(r, subtitles),
                 )
             )
         show.seasons = list(seasons.values())
@@ -272,13 +276,10 @@ class Library:
 
     def assigned_items(self) -> tuple[list[Movie], list[AssignedEpisode]]:
         """Every assigned movie and episode in two queries: the share's tree is built from these alone."""
-        movies = [
-            _movie(r)
-            for r in self.db.query(
-                f"SELECT m.*, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS} FROM movies m "
-                "JOIN assignments a ON a.movie_id = m.id"
-            )
-        ]
+        movie_rows = self.db.query(
+            f"SELECT m.*, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS} FROM movies m "
+            "JOIN assignments a ON a.movie_id = m.id"
+        )
         rows = self.db.query(
             f"""
             SELECT sh.id AS show_id, sh.title AS show_title, sh.year AS show_year, se.number AS season,
@@ -287,10 +288,12 @@ class Library:
             JOIN seasons se ON se.id = e.season_id JOIN shows sh ON sh.id = se.show_id
             """
         )
+        subtitles = self._subtitles_of(movie_rows + rows)
+        movies = [_movie(r, subtitles) for r in movie_rows]
         episodes = [
             AssignedEpisode(
                 show_id=r["show_id"], show_title=r["show_title"], show_year=r["show_year"], season=r["season"],
-                number=r["number"], name=r["name"], assignment=_assignment(r),
+                number=r["number"], name=r["name"], assignment=_assignment(r, subtitles),
             )
             for r in rows
         ]
@@ -367,12 +370,31 @@ class Library:
         movie_id: int | None = None,
         episode_id: int | None = None,
     ) -> None:
-        conn.execute(
+        assignment_id = conn.execute(
             "INSERT INTO assignments (movie_id, episode_id, info_hash, file_index, file_path, file_size, "
             "resolution, source, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (movie_id, episode_id, info_hash, item.file_index, item.file_path, item.file_size,
              item.resolution, item.source, _now()),
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO subtitles (assignment_id, language, variant, file_index, file_path, file_size) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(assignment_id, sub.language, sub.variant, sub.file_index, sub.file_path, sub.file_size)
+             for sub in item.subtitles],
         )
+
+    def _subtitles_of(self, rows: list[sqlite3.Row]) -> dict[int, list[Subtitle]]:
+        """The subtitles of the assignments in `rows`, by assignment id: one query per 500 assignments."""
+        ids = [r["assignment_id"] for r in rows if r["assignment_id"] is not None]
+        found: dict[int, list[Subtitle]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for r in self.db.query(
+                f"SELECT * FROM subtitles WHERE assignment_id IN ({', '.join('?' * len(chunk))}) ORDER BY id", chunk
+            ):
+                found.setdefault(r["assignment_id"], []).append(
+                    Subtitle(r["language"], r["variant"], r["file_index"], r["file_path"], r["file_size"]))
+        return found
 
     @staticmethod
     def _create_episode(conn: sqlite3.Connection, show_id: int, season: int, episode: int) -> int:
@@ -395,15 +417,16 @@ def _now() -> int:
     return int(time.time())
 
 
-def _assignment(row: sqlite3.Row) -> Assignment | None:
+def _assignment(row: sqlite3.Row, subtitles: dict[int, list[Subtitle]]) -> Assignment | None:
     if row["assignment_id"] is None:
         return None
     return Assignment(
         info_hash=row["info_hash"], file_index=row["file_index"], file_path=row["file_path"],
         file_size=row["file_size"], resolution=row["resolution"], source=row["source"],
-        assigned_at=row["assigned_at"],
+        assigned_at=row["assigned_at"], subtitles=subtitles.get(row["assignment_id"], []),
     )
 
 
-def _movie(row: sqlite3.Row) -> Movie:
-    return Movie(id=row["id"], title=row["title"], year=row["year"], tmdb_id=row["tmdb_id"], assignment=_assignment(row))
+def _movie(row: sqlite3.Row, subtitles: dict[int, list[Subtitle]]) -> Movie:
+    return Movie(id=row["id"], title=row["title"], year=row["year"], tmdb_id=row["tmdb_id"],
+                 assignment=_assignment(row, subtitles))

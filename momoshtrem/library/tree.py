@@ -19,6 +19,7 @@ from typing import Iterable, Union
 from momoshtrem.library import media, naming
 from momoshtrem.library.models import Assignment, Movie
 from momoshtrem.library.store import AssignedEpisode, Library
+from momoshtrem.subtitles.detect import sidecar_names
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], cre
         assert assignment is not None
         folder = FolderNode(naming.movie_folder(movie.title, movie.year), assignment.assigned_at)
         file = _file(naming.movie_file(movie.title, movie.year, media.extension(assignment.file_path)), [assignment])
-        folder.children[file.name] = file
+        for node in [file, *_subtitle_files(file, assignment)]:
+            folder.children[node.name] = node
         _add_child(movies_folder, folder, movie_names)
 
     for show_episodes in _group_by_show(episodes):
@@ -128,7 +130,8 @@ def _season_files(show_title: str, season: int, episodes: list[AssignedEpisode])
         name = naming.episode_file(
             show_title, season, [e.number for e in group], group[0].name, media.extension(assignment.file_path)
         )
-        files.append(_file(name, [e.assignment for e in group]))
+        video = _file(name, [e.assignment for e in group])
+        files += [video, *_subtitle_files(video, assignment)]
     return files
 
 
@@ -144,6 +147,19 @@ def _file(name: str, assignments: list[Assignment]) -> FileNode:
         etag=file_etag(a.info_hash, a.file_index, a.file_size),
         content_type=media.content_type(a.file_path),
     )
+
+
+def _subtitle_files(video: FileNode, assignment: Assignment) -> list[FileNode]:
+    """The video's subtitles, named after it (`Movie (2010).en.srt`) so players pick them up."""
+    stem = video.name[: -len(media.extension(video.name))] if media.extension(video.name) else video.name
+    subtitles = assignment.subtitles
+    names = sidecar_names(stem, [(s.language, s.variant, media.extension(s.file_path)) for s in subtitles])
+    return [
+        FileNode(name=name, info_hash=video.info_hash, file_index=s.file_index, file_path=s.file_path,
+                 size=s.file_size, modified=video.modified,
+                 etag=file_etag(video.info_hash, s.file_index, s.file_size), content_type=media.content_type(name))
+        for name, s in zip(names, subtitles)
+    ]
 
 
 def _marker_file(name: str, created_at: int) -> FileNode:
