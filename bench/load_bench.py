@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -29,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree
 
@@ -247,9 +247,6 @@ def main() -> None:
     finally:
         seeder.close()
         shutil.rmtree(content_dir, ignore_errors=True)
-
-    def median(values):
-        return statistics.median(values)
 
     print(f"\nmedian of {len(results)} runs")
     for method in ("PROPFIND", "HEAD"):

@@ -63,8 +63,7 @@ class _EngineCollector(Collector):
             ("read_errors", "Reads that failed otherwise (torrent error, cancelled)"),
             ("seeks", "Reads that jumped away from where the reader's last read ended"),
         ):
-            key = "blocked_seconds" if name == "blocked_read_seconds" else name
-            yield CounterMetricFamily(f"momoshtrem_{name}", help_text, value=stats[key])
+            yield CounterMetricFamily(f"momoshtrem_{name}", help_text, value=stats[name])
 
         states = self._engine.states()
         by_state = GaugeMetricFamily("momoshtrem_torrents", "Torrents in the session, by state", labels=["state"])

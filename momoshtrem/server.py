@@ -121,8 +121,6 @@ class Server:
         if not node.info_hash:
             return  # a marker file: no torrent behind it
         torrent = self.engine.activate(node.info_hash)
-        if torrent.error and self.engine.restart_failed(torrent):
-            torrent = self.engine.activate(node.info_hash)
         if torrent.user_paused:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
         if torrent.error:

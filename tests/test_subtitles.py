@@ -55,7 +55,7 @@ def test_subtitles_find_their_video_by_name_episode_folder_or_as_the_only_video(
                     "Show.S01/Random.srt")                        # two videos, no clue: left out
     videos = [VideoRef(0, torrent[0].path, 1, 1), VideoRef(1, torrent[1].path, 1, 2)]
     matched = match_subtitles(torrent, videos)
-    assert {video: [s.path.rsplit("/", 1)[1] for s in subs] for video, subs in matched.items()} == {
+    assert {video: [s.file_path.rsplit("/", 1)[1] for s in subs] for video, subs in matched.items()} == {
         0: ["Show.S01E01.1080p.en.srt", "2_English.srt"], 1: ["Other.Group.S01E02.fre.srt"]}
     movie = files("M/M.2010.mkv", "M/Subs/French.srt", "M/M.2010.nfo")
     assert [s.language for s in match_subtitles(movie, [VideoRef(0, movie[0].path)])[0]] == ["fr"]
@@ -90,6 +90,15 @@ def propfind_names(server, path: str) -> set[str]:
     return {unquote(h.rstrip("/").rsplit("/", 1)[1]) for h in hrefs if unquote(h.rstrip("/")) != path}
 
 
+def seed_and_assign(server, seeder, made, kind: str, title: str, year: int) -> int:
+    """Seed `made`, add a movie or show, assign it by magnet; the item's id."""
+    seeder.seed(made)
+    item = server.api("POST", f"/api/{kind}s", json={"title": title, "year": year}).json()
+    assigned = server.api("POST", f"/api/{kind}s/{item['id']}/assign", json={"source": seeder.magnet(made)})
+    assert assigned.status_code == 200, assigned.text
+    return item["id"]
+
+
 def test_a_movie_torrent_carries_subtitles_in_every_naming_style(server, seeder, torrent_factory):
     names = {
         "Movie.2010.1080p.mkv": 200_000,
@@ -101,12 +110,8 @@ def test_a_movie_torrent_carries_subtitles_in_every_naming_style(server, seeder,
         "Subs/2_German.ass": 3_006,
         "Movie.2010.1080p.nfo": 500,
     }
-    made = torrent_factory("Movie.2010.1080p", names)
-    seeder.seed(made)
-    movie = server.api("POST", "/api/movies", json={"title": "Movie", "year": 2010}).json()
-    assigned = server.api("POST", f"/api/movies/{movie['id']}/assign", json={"source": seeder.magnet(made)})
-    assert assigned.status_code == 200, assigned.text
-    listed = server.api("GET", f"/api/movies/{movie['id']}").json()["assignment"]["subtitles"]
+    movie_id = seed_and_assign(server, seeder, torrent_factory("Movie.2010.1080p", names), "movie", "Movie", 2010)
+    listed = server.api("GET", f"/api/movies/{movie_id}").json()["assignment"]["subtitles"]
     assert sorted((s["language"], s["variant"] or "") for s in listed) == [
         ("de", ""), ("en", ""), ("en", ""), ("en", "forced"), ("en", "sdh"), ("fr", "")]
 
@@ -136,11 +141,7 @@ def test_a_season_pack_gives_each_episode_its_subtitles(server, seeder, torrent_
         "Subs/Show.S01E02.720p/3_Spanish.srt": 2_003,
         "Show.S01E02.WEB.fre.vtt": 2_004,
     }
-    made = torrent_factory("Show.S01.720p", names)
-    seeder.seed(made)
-    show = server.api("POST", "/api/shows", json={"title": "Show", "year": 2020}).json()
-    assert server.api("POST", f"/api/shows/{show['id']}/assign",
-                      json={"source": seeder.magnet(made)}).status_code == 200
+    seed_and_assign(server, seeder, torrent_factory("Show.S01.720p", names), "show", "Show", 2020)
     season = "/TV Shows/Show (2020)/Season 01"
     listed = propfind_names(server, season)
     subtitles = sorted(name for name in listed if not name.endswith(".mkv"))

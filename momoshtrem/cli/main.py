@@ -20,6 +20,7 @@ from tqdm import tqdm
 from momoshtrem import __version__
 from momoshtrem.cli.client import DEFAULT_URL, ApiClient, ClientError
 from momoshtrem.config import ConfigError, load_config
+from momoshtrem.humanize import human_bytes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,22 +189,14 @@ def _render_report(report: dict) -> str:
 
 def _render_torrents(torrents: list[dict]) -> str:
     rows = [
-        [t["info_hash"], _shorten(t["name"], 40), _bytes(t["total_size"]), t["state"], f"{t['progress'] * 100:.1f}%",
-         t["peers"], _bytes(t["download_rate"]) + "/s", _bytes(t["upload_rate"]) + "/s", _bytes(t["bytes_on_disk"])]
+        [t["info_hash"], _shorten(t["name"], 40), human_bytes(t["total_size"]), t["state"],
+         f"{t['progress'] * 100:.1f}%", t["peers"], human_bytes(t["download_rate"]) + "/s",
+         human_bytes(t["upload_rate"]) + "/s", human_bytes(t["bytes_on_disk"])]
         for t in torrents
     ]
     headers = ["info-hash", "name", "size", "state", "done", "peers", "down", "up", "on disk"]
     return tabulate(rows, headers=headers) if rows else "no torrents"
 
-
-def _bytes(count: float) -> str:
-    if count < 1024:
-        return f"{count:.0f} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        count /= 1024
-        if count < 1024 or unit == "GiB":
-            break
-    return f"{count:.1f} {unit}"
 
 
 def _shorten(text: str, limit: int) -> str:

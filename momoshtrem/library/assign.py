@@ -14,7 +14,7 @@ from momoshtrem.library import matching
 from momoshtrem.library.errors import InvalidInput
 from momoshtrem.library.models import Assignment, Subtitle
 from momoshtrem.library.store import EpisodeAssignment, Library
-from momoshtrem.subtitles.detect import TorrentSubtitle, VideoRef, match_subtitles
+from momoshtrem.subtitles.detect import VideoRef, match_subtitles
 from momoshtrem.torrent.metainfo import TorrentFile, TorrentMeta
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ class Assigner:
 
 
 def _assignment_of(file: TorrentFile, meta: TorrentMeta, season: int, episode: int,
-                   subtitles: dict[int, list[TorrentSubtitle]]) -> EpisodeAssignment:
+                   subtitles: dict[int, list[Subtitle]]) -> EpisodeAssignment:
     q = matching.quality(file.path, meta.name)
-    found = tuple(Subtitle(s.language, s.variant, s.file_index, s.path, s.size) for s in subtitles.get(file.index, []))
-    return EpisodeAssignment(season, episode, file.index, file.path, file.size, q.resolution, q.source, found)
+    return EpisodeAssignment(season, episode, file.index, file.path, file.size, q.resolution, q.source,
+                             tuple(subtitles.get(file.index, ())))
 
 
 def _unmatched(verdict: matching.FileVerdict, reason: str | None = None) -> FileReport:

@@ -7,6 +7,7 @@ queries, never one per episode: a 500-episode show is as cheap as a small one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -384,16 +385,17 @@ class Library:
         )
 
     def _subtitles_of(self, rows: list[sqlite3.Row]) -> dict[int, list[Subtitle]]:
-        """The subtitles of the assignments in `rows`, by assignment id: one query per 500 assignments."""
+        """The subtitles of the assignments in `rows`, by assignment id, in one query (ids passed as JSON)."""
         ids = [r["assignment_id"] for r in rows if r["assignment_id"] is not None]
         found: dict[int, list[Subtitle]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for r in self.db.query(
-                f"SELECT * FROM subtitles WHERE assignment_id IN ({', '.join('?' * len(chunk))}) ORDER BY id", chunk
-            ):
-                found.setdefault(r["assignment_id"], []).append(
-                    Subtitle(r["language"], r["variant"], r["file_index"], r["file_path"], r["file_size"]))
+        if not ids:
+            return found
+        for r in self.db.query(
+            "SELECT * FROM subtitles WHERE assignment_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(ids),),
+        ):
+            found.setdefault(r["assignment_id"], []).append(
+                Subtitle(r["language"], r["variant"], r["file_index"], r["file_path"], r["file_size"]))
         return found
 
     @staticmethod

@@ -20,6 +20,7 @@ import guessit
 from babelfish import Error as LanguageError
 
 from momoshtrem.library import media
+from momoshtrem.library.models import Subtitle
 from momoshtrem.torrent.metainfo import TorrentFile
 
 UNKNOWN_LANGUAGE = "und"
@@ -35,15 +36,6 @@ class VideoRef:
     path: str
     season: int | None = None
     episode: int | None = None
-
-
-@dataclass(frozen=True)
-class TorrentSubtitle:
-    file_index: int
-    path: str
-    size: int
-    language: str  # ISO 639-1, or "und"
-    variant: str | None  # "forced", "sdh", or None
 
 
 def describe(path: str) -> tuple[str, str | None]:
@@ -74,9 +66,9 @@ def _codes(found) -> list[str]:
     return codes
 
 
-def match_subtitles(files: Iterable[TorrentFile], videos: Sequence[VideoRef]) -> dict[int, list[TorrentSubtitle]]:
+def match_subtitles(files: Iterable[TorrentFile], videos: Sequence[VideoRef]) -> dict[int, list[Subtitle]]:
     """Subtitle files of the torrent by the video file index they belong to; files that fit no video are left out."""
-    matched: dict[int, list[TorrentSubtitle]] = {}
+    matched: dict[int, list[Subtitle]] = {}
     if not videos:
         return matched
     for file in files:
@@ -84,10 +76,11 @@ def match_subtitles(files: Iterable[TorrentFile], videos: Sequence[VideoRef]) ->
             continue
         video = _video_for(file.path, videos)
         if video is not None:
+            language, variant = describe(file.path)
             matched.setdefault(video.file_index, []).append(
-                TorrentSubtitle(file.index, file.path, file.size, *describe(file.path)))
+                Subtitle(language, variant, file.index, file.path, file.size))
     for subtitles in matched.values():
-        subtitles.sort(key=lambda s: s.path)
+        subtitles.sort(key=lambda s: s.file_path)
     return matched
 
 

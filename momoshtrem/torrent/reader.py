@@ -159,7 +159,7 @@ class TorrentReader(io.RawIOBase):
             finally:
                 torrent.active_reads -= 1
                 torrent.last_read = time.monotonic()
-                manager.read_stats.add(blocked_reads=1, blocked_seconds=torrent.last_read - started,
+                manager.read_stats.add(blocked_reads=1, blocked_read_seconds=torrent.last_read - started,
                                        **({failure: 1} if failure else {"reads": 1}))
 
     def _timed_out(self, start: int, length: int, missing: list[int]) -> ReadTimeout:

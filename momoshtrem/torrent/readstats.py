@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 class ReadStats:
     reads: int = 0  # reads that returned bytes
     blocked_reads: int = 0  # reads that had to wait for a piece (whatever came of it)
-    blocked_seconds: float = 0.0  # time spent in those waits
+    blocked_read_seconds: float = 0.0  # time spent in those waits
     read_timeouts: int = 0
     read_errors: int = 0  # failed reads other than timeouts (cancelled, torrent error, disk)
     seeks: int = 0  # reads that did not continue where the reader's last one ended

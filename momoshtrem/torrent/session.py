@@ -264,7 +264,13 @@ class SessionManager:
     # -- torrents in the session ------------------------------------------------
 
     def activate(self, info_hash: str) -> ActiveTorrent:
-        """The torrent in the session, added from stored metadata if it is not there yet."""
+        """The torrent in the session, added from stored metadata if it is not there yet.
+
+        One stopped by an error is added afresh when there is room on the disk again (`restart_failed`).
+        """
+        failed = self.find(info_hash)
+        if failed is not None and failed.error:
+            self.restart_failed(failed)
         with self._lock:
             torrent = self._torrents.get(info_hash)
             if torrent is not None:
@@ -561,7 +567,7 @@ class SessionManager:
         for torrent in failed:
             self.restart_failed(torrent)
 
-    def restart_failed(self, torrent: ActiveTorrent) -> bool:
+    def restart_failed(self, torrent: ActiveTorrent) -> None:
         """Take a torrent stopped by an error (a full disk, most often) out of the session once there is room.
 
         The next read adds it again from stored metadata, as on a fresh start,
@@ -570,22 +576,21 @@ class SessionManager:
         stayed connected was never found interesting again, and the piece under
         the read never came. While the error stands, reads fail at once with
         its message; the check for room keeps a disk still full from failing
-        again on every retry. True when the torrent was taken out.
+        again on every retry.
         """
         with torrent.cond:
             if not torrent.error:
-                return False
+                return
         where = torrent.save_path if torrent.save_path.exists() else self.storage_root
         free = shutil.disk_usage(where).free
         if free < max(RETRY_FREE_BYTES, 4 * torrent.meta.piece_length):
-            return False
+            return
         with self._lock:
             if self._torrents.get(torrent.info_hash) is not torrent:
-                return True  # another thread did it
+                return  # another thread did it
             del self._torrents[torrent.info_hash]
         log.info("restarting %s after '%s': %d bytes free", torrent.info_hash, torrent.error, free)
         self._remove_and_wait(torrent.handle, torrent.info_hash)
-        return True
 
     def evict_over_cache_size(self) -> list[str]:
         """Delete whole torrents nobody is reading, least recently read first, until under `cache_size`."""

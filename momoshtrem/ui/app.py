@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 from momoshtrem import __version__
 from momoshtrem.httputil import plain_response
+from momoshtrem.humanize import human_bytes
 from momoshtrem.library.store import Library
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, TorrentState
@@ -80,11 +81,11 @@ class StatusPage:
         stats = self._engine.read_stats.snapshot()
         return "<section id=\"reads\"><h2>Reads since start</h2>" + _figures([
             ("Reads", str(stats["reads"])),
-            ("Waited for a piece", f"{stats['blocked_reads']} ({stats['blocked_seconds']:.1f} s in all)"),
+            ("Waited for a piece", f"{stats['blocked_reads']} ({stats['blocked_read_seconds']:.1f} s in all)"),
             ("Timed out", str(stats["read_timeouts"])),
             ("Failed", str(stats["read_errors"])),
             ("Seeks", str(stats["seeks"])),
-            ("Data on disk", _bytes(self._engine.cache_bytes())),
+            ("Data on disk", human_bytes(self._engine.cache_bytes())),
         ]) + "</section>"
 
     def _torrents_section(self) -> str:
@@ -104,9 +105,9 @@ class StatusPage:
             ("State", state.state),
             ("Progress", f"{state.progress * 100:.1f} %"),
             ("Peers", f"{state.peers} ({state.seeds} seeds)"),
-            ("Download", _bytes(state.download_rate) + "/s"),
-            ("Upload", _bytes(state.upload_rate) + "/s"),
-            ("On disk", _bytes(state.bytes_on_disk)),
+            ("Download", human_bytes(state.download_rate) + "/s"),
+            ("Upload", human_bytes(state.upload_rate) + "/s"),
+            ("On disk", human_bytes(state.bytes_on_disk)),
             ("Readers", str(state.readers)),
         ])
         return (f'<article class="torrent" data-info-hash="{state.info_hash}"><h3>{escape(name)}</h3>'
@@ -132,10 +133,3 @@ def _figures(rows: list[tuple[str, str]]) -> str:
     cells = "".join(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in rows)
     return f'<table class="figures">{cells}</table>'
 
-
-def _bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(count) < 1000:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} TB"
