@@ -14,7 +14,8 @@ COPY config.yaml /config/config.yaml
 # Inside a container the server must listen beyond loopback; data lives in the volume.
 ENV MOMOSHTREM_SERVER_HOST=0.0.0.0 \
     MOMOSHTREM_LIBRARY_DATABASE=/data/library.db \
-    MOMOSHTREM_TORRENT_DATA_DIR=/data/torrents
+    MOMOSHTREM_TORRENT_DATA_DIR=/data/torrents \
+    MOMOSHTREM_SUBTITLES_DIR=/data/subtitles
 
 USER momoshtrem
 VOLUME ["/data"]

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from momoshtrem.auth import parse_users
+from momoshtrem.subtitles.languages import is_language_code
 
 ENV_PREFIX = "MOMOSHTREM_"
 # Environment variables with the prefix that are not settings of the server.
@@ -96,6 +97,21 @@ class TmdbConfig:
 
 
 @dataclass
+class SubtitlesConfig:
+    dir: str = "./data/subtitles"
+    auto_languages: list[str] = field(default_factory=list)  # ISO 639-1 codes
+
+
+@dataclass
+class OpenSubtitlesConfig:
+    api_key: str = ""
+    base_url: str = "https://api.opensubtitles.com/api/v1"
+    username: str = ""
+    password: str = ""
+    timeout: float = 15.0
+
+
+@dataclass
 class LoggingConfig:
     level: str = "info"
 
@@ -107,6 +123,8 @@ class Config:
     torrent: TorrentConfig = field(default_factory=TorrentConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     tmdb: TmdbConfig = field(default_factory=TmdbConfig)
+    subtitles: SubtitlesConfig = field(default_factory=SubtitlesConfig)
+    opensubtitles: OpenSubtitlesConfig = field(default_factory=OpenSubtitlesConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
@@ -248,3 +266,10 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError("config keys 'streaming.readahead_seconds' and 'streaming.probe_seconds': must not be negative")
     if config.tmdb.timeout <= 0:
         raise ConfigError("config key 'tmdb.timeout': must be positive")
+    if config.opensubtitles.timeout <= 0:
+        raise ConfigError("config key 'opensubtitles.timeout': must be positive")
+    if bool(config.opensubtitles.username) != bool(config.opensubtitles.password):
+        raise ConfigError("config keys 'opensubtitles.username' and 'opensubtitles.password': give both or neither")
+    for code in config.subtitles.auto_languages:
+        if not is_language_code(code):
+            raise ConfigError(f"config key 'subtitles.auto_languages': '{code}' is not an ISO 639-1 language code")

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import signal
 import threading
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from cheroot import wsgi
 
@@ -28,6 +28,9 @@ from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
 from momoshtrem.metrics import Metrics
 from momoshtrem.requestlog import RequestLog
+from momoshtrem.subtitles.files import SubtitleFiles
+from momoshtrem.subtitles.opensubtitles import OpenSubtitlesClient
+from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
@@ -76,12 +79,16 @@ class Server:
         tmdb = None
         if config.tmdb.api_key:
             tmdb = TmdbClient(config.tmdb.api_key, config.tmdb.base_url, config.tmdb.language, config.tmdb.timeout)
+        self.subtitle_files = SubtitleFiles(config.subtitles.dir)
+        self.subtitles = SubtitleService(self.library, self.subtitle_files, _opensubtitles_client(config),
+                                         self.engine, config.subtitles.auto_languages)
         api = ApiApp(
             ApiContext(
                 library=self.library,
                 assigner=Assigner(self.library),
                 tmdb=tmdb,
                 engine=self.engine,
+                subtitles=self.subtitles,
                 max_upload_bytes=config.server.max_upload_bytes,
             )
         )
@@ -96,7 +103,7 @@ class Server:
         )
         dav = build_dav_app(
             self.trees,
-            open_content=lambda node: self.streams.open(node.info_hash, node.file_index),
+            open_content=self._open_content,
             before_get=self._ready_for_reading,
             block_size=config.server.block_size,
         )
@@ -115,6 +122,11 @@ class Server:
         )
         self._httpd.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         self._thread: threading.Thread | None = None
+
+    def _open_content(self, node: FileNode) -> BinaryIO:
+        if node.stored_path:
+            return open(self.subtitle_files.path(node.stored_path), "rb")
+        return self.streams.open(node.info_hash, node.file_index)
 
     def _ready_for_reading(self, node: FileNode) -> None:
         """Add the torrent before the GET's headers go out, so a failure can still be a 503."""
@@ -137,6 +149,7 @@ class Server:
     def start(self) -> None:
         """Bind (port 0 picks a free one) and serve on a background thread."""
         self.engine.start()
+        self.subtitles.start()
         self._httpd.prepare()
         self._thread = threading.Thread(target=self._httpd.serve, name="http", daemon=True)
         self._thread.start()
@@ -153,6 +166,7 @@ class Server:
         self._httpd.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.subtitles.close()
         self.db.close()
         log.info("stopped")
 
@@ -165,6 +179,14 @@ class Server:
         stop.wait()
         log.info("shutting down")
         self.stop()
+
+
+def _opensubtitles_client(config: Config) -> OpenSubtitlesClient | None:
+    settings = config.opensubtitles
+    if not settings.api_key:
+        return None
+    return OpenSubtitlesClient(settings.api_key, settings.base_url, settings.username, settings.password,
+                               settings.timeout)
 
 
 def open_to_the_network(host: str, auth_enabled: bool) -> bool:

@@ -8,11 +8,10 @@ error envelope `{"success": false, "status_code": N, "status_message": "..."}`.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback_http import JsonHandler, LoopbackServer
 
 API_KEY = "0123456789abcdef0123456789abcdef"
 
@@ -75,31 +74,19 @@ class FakeTmdb:
         self.rate_limited = False
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 fake.requests.append(self.path)
-                status, body = fake.answer(self.path, self.headers.get("Authorization"))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(*fake.answer(self.path, self.headers.get("Authorization")))
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/3"
+        return self.server.root + "/3"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
     def answer(self, raw_path: str, authorization: str | None) -> tuple[int, dict]:
         url = urlsplit(raw_path)

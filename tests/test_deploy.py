@@ -73,6 +73,7 @@ def test_the_library_and_the_data_live_in_the_volume_and_the_config_loads_as_the
     config = load_config(REPO / "config.yaml", environ=environment)
     assert config.library.database.startswith(data_dir + "/")
     assert config.torrent.data_dir.startswith(data_dir + "/")
+    assert config.subtitles.dir.startswith(data_dir + "/")
     assert config.server.host == "0.0.0.0"  # reachable through the published port
     assert config.server.port == DEFAULTS.server.port
 

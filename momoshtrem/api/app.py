@@ -22,8 +22,9 @@ from werkzeug.wrappers import Request, Response
 from momoshtrem import __version__
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
-from momoshtrem.library.models import TorrentRecord
+from momoshtrem.library.models import ItemRef, TorrentRecord
 from momoshtrem.library.store import Library
+from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.session import SessionManager
@@ -46,6 +47,12 @@ _ROUTES = Map(
         Rule("/api/shows/<int:item_id>", endpoint="delete_show", methods=["DELETE"]),
         Rule("/api/shows/<int:item_id>/assign", endpoint="assign_show", methods=["POST"]),
         Rule("/api/episodes/<int:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
+        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles", endpoint="list_subtitles", methods=["GET"]),
+        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles", endpoint="download_subtitle",
+             methods=["POST"]),
+        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles/search", endpoint="search_subtitles",
+             methods=["GET"]),
+        Rule("/api/subtitles/<int:subtitle_id>", endpoint="delete_subtitle", methods=["DELETE"]),
         Rule("/api/torrents", endpoint="list_torrents", methods=["GET"]),
         Rule("/api/torrents/<info_hash>", endpoint="get_torrent", methods=["GET"]),
         Rule("/api/torrents/<info_hash>", endpoint="remove_torrent", methods=["DELETE"]),
@@ -62,6 +69,7 @@ class ApiContext:
     assigner: Assigner
     tmdb: TmdbClient | None
     engine: SessionManager
+    subtitles: SubtitleService
     max_upload_bytes: int
 
 
@@ -111,11 +119,13 @@ class ApiApp:
 
     def delete_movie(self, request: Request, item_id: int) -> Response:
         self.ctx.library.delete_movie(item_id)
+        self.ctx.subtitles.forget_deleted_items()
         return Response(status=204)
 
     def assign_movie(self, request: Request, item_id: int) -> Response:
         self.ctx.library.get_movie(item_id)
         report = self.ctx.assigner.assign_movie(item_id, self._torrent_from(request))
+        self.ctx.subtitles.download_automatically([ItemRef("movie", item_id)])
         return _json(report.to_json())
 
     def unassign_movie(self, request: Request, item_id: int) -> Response:
@@ -149,15 +159,42 @@ class ApiApp:
 
     def delete_show(self, request: Request, item_id: int) -> Response:
         self.ctx.library.delete_show(item_id)
+        self.ctx.subtitles.forget_deleted_items()
         return Response(status=204)
 
     def assign_show(self, request: Request, item_id: int) -> Response:
         self.ctx.library.get_show(item_id)
         report = self.ctx.assigner.assign_show(item_id, self._torrent_from(request))
+        matched = {(f.season, number) for f in report.matched for number in f.episodes or []}
+        self.ctx.subtitles.download_automatically([
+            ItemRef("episode", episode.id) for season in self.ctx.library.get_show(item_id).seasons
+            for episode in season.episodes if (episode.season, episode.number) in matched])
         return _json(report.to_json())
 
     def unassign_episode(self, request: Request, item_id: int) -> Response:
         self.ctx.library.unassign_episode(item_id)
+        return Response(status=204)
+
+    def list_subtitles(self, request: Request, kind: str, item_id: int) -> Response:
+        return _json(asdict(self.ctx.subtitles.of_item(_item_ref(kind, item_id))))
+
+    def search_subtitles(self, request: Request, kind: str, item_id: int) -> Response:
+        """`?languages=en,fr` (default: subtitles.auto_languages); results best first."""
+        languages = [code for code in request.args.get("languages", "").split(",") if code.strip()]
+        outcome = self.ctx.subtitles.search(_item_ref(kind, item_id), languages or self.ctx.subtitles.auto_languages)
+        return _json(asdict(outcome))
+
+    def download_subtitle(self, request: Request, kind: str, item_id: int) -> Response:
+        """`{"language": "en"}` takes the best result; with `"file_id"` (and `"variant"`), that file."""
+        body = _json_body(request, allowed={"language", "file_id", "variant"})
+        if not isinstance(body.get("language"), str):
+            raise InvalidInput("'language' is required: an ISO 639-1 code such as en or fr")
+        file_id = _int_field(body, "file_id", minimum=1) if "file_id" in body else None
+        record = self.ctx.subtitles.download(_item_ref(kind, item_id), body["language"], file_id, body.get("variant"))
+        return _json(asdict(record), status=201)
+
+    def delete_subtitle(self, request: Request, subtitle_id: int) -> Response:
+        self.ctx.subtitles.delete(subtitle_id)
         return Response(status=204)
 
     def list_torrents(self, request: Request) -> Response:
@@ -230,6 +267,10 @@ class ApiApp:
             raise InvalidInput(str(exc)) from None
         # A torrent assigned before never waits on the swarm again.
         return self.ctx.library.stored_meta(source.info_hash) or self.ctx.engine.fetch_metadata(source)
+
+
+def _item_ref(kind: str, item_id: int) -> ItemRef:
+    return ItemRef("movie" if kind == "movies" else "episode", item_id)
 
 
 def _info_hash(text: str) -> str:

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from typing import Any, Sequence
+from urllib.parse import urlencode
 
 from tabulate import tabulate
 from tqdm import tqdm
@@ -133,6 +134,24 @@ def _torrent_rm(client: ApiClient, args: argparse.Namespace) -> Any:
     return client.call("DELETE", f"/api/torrents/{args.hash}")
 
 
+def _subs_path(args: argparse.Namespace) -> str:
+    return f"/api/{args.kind}s/{args.id}/subtitles"
+
+
+def _subs_search(client: ApiClient, args: argparse.Namespace) -> Any:
+    query = "?" + urlencode({"languages": args.lang}) if args.lang else ""
+    return client.call("GET", _subs_path(args) + "/search" + query)
+
+
+def _subs_get(client: ApiClient, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"language": args.language}
+    if args.file_id is not None:
+        body["file_id"] = args.file_id
+    if args.variant:
+        body["variant"] = args.variant
+    return client.call("POST", _subs_path(args), body)
+
+
 class MetadataProgress:
     """A tqdm line on stderr while the server waits for a magnet's metadata: peers found, time waited."""
 
@@ -197,6 +216,28 @@ def _render_torrents(torrents: list[dict]) -> str:
     headers = ["info-hash", "name", "size", "state", "done", "peers", "down", "up", "on disk"]
     return tabulate(rows, headers=headers) if rows else "no torrents"
 
+
+
+def _render_subtitles(listing: dict) -> str:
+    rows = [["", "torrent", s["language"], s["variant"] or "", human_bytes(s["file_size"]), s["file_path"]]
+            for s in listing["torrent"]]
+    rows += [[s["id"], s["provider"], s["language"], s["variant"] or "", human_bytes(s["size"]), s["release"] or ""]
+             for s in listing["downloaded"]]
+    headers = ["id", "from", "language", "variant", "size", "file"]
+    return tabulate(rows, headers=headers) if rows else "no subtitles"
+
+
+def _render_search(outcome: dict) -> str:
+    head = f"moviehash {outcome['moviehash']}" if outcome["moviehash"] else "moviehash: not yet (play the file first)"
+    rows = [[r["file_id"], r["language"], "yes" if r["moviehash_match"] else "",
+             "forced" if r["foreign_parts_only"] else "sdh" if r["hearing_impaired"] else "",
+             r["download_count"], _shorten(r["release"] or r["file_name"], 60)] for r in outcome["results"]]
+    table = tabulate(rows, headers=["file id", "language", "hash match", "variant", "downloads", "release"])
+    return head + "\n" + (table if rows else "no results")
+
+
+def _render_downloaded(record: dict) -> str:
+    return f"downloaded subtitle {record['id']}: {record['language']} {record['variant'] or ''} ({record['release']})"
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -301,6 +342,29 @@ def _parser() -> argparse.ArgumentParser:
     sub = command(unassign, "episode", "unassign one episode",
                   lambda c, a: c.call("DELETE", f"/api/episodes/{a.id}/assign"), _done)
     sub.add_argument("id", type=int)
+
+    subs = commands.add_parser("subs", help="subtitles of a movie or an episode").add_subparsers(
+        dest="action", required=True)
+
+    def item_arguments(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("kind", choices=["movie", "episode"])
+        sub.add_argument("id", type=int)
+
+    item_arguments(command(subs, "list", "the item's subtitles: from its torrent and downloaded",
+                           lambda c, a: c.call("GET", _subs_path(a)), _render_subtitles))
+    sub = command(subs, "search", "search OpenSubtitles (best first)", _subs_search, _render_search)
+    item_arguments(sub)
+    sub.add_argument("--lang", metavar="CODES", help="languages, like en,fr (default: subtitles.auto_languages)")
+    sub = command(subs, "get", "download the best subtitle in LANGUAGE, or the file --file-id", _subs_get,
+                  _render_downloaded)
+    item_arguments(sub)
+    sub.add_argument("language", help="ISO 639-1 code, like en or pt-BR")
+    sub.add_argument("--file-id", type=int, metavar="N", help="a file id from `subs search`")
+    sub.add_argument("--variant", choices=["forced", "sdh"], help="with --file-id: what the file is")
+    sub = command(subs, "rm", "delete a downloaded subtitle",
+                  lambda c, a: c.call("DELETE", f"/api/subtitles/{a.id}") or {"id": a.id},
+                  lambda r: f"deleted subtitle {r['id']}")
+    sub.add_argument("id", type=int, help="its id from `subs list`")
 
     ls = command(commands, "ls", "list the share's tree", _ls, _render_tree)
     ls.add_argument("path", nargs="?", default="/")

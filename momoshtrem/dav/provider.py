@@ -111,9 +111,12 @@ class FileResource(DAVNonCollection):
         return True
 
     def get_content(self) -> BinaryIO:
-        if not self.node.info_hash:
+        if not self.node.info_hash and not self.node.stored_path:
             return io.BytesIO(b"")  # a marker file
-        return _StatusOnError(self.provider.open_content(self.node))
+        try:
+            return _StatusOnError(self.provider.open_content(self.node))
+        except OSError as exc:  # a stored subtitle removed behind the library's back, a full file table
+            raise DAVError(HTTP_SERVICE_UNAVAILABLE, f"'{self.node.name}' cannot be opened: {exc.strerror or exc}") from exc
 
 
 class _StatusOnError:

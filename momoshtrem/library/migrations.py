@@ -81,4 +81,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX subtitles_by_assignment ON subtitles(assignment_id);
     """,
+    # 4: subtitles downloaded for a movie or an episode (from OpenSubtitles), kept under subtitles.dir.
+    # They belong to the item, not to its assignment: a better torrent later keeps them.
+    """
+    CREATE TABLE downloaded_subtitles (
+        id               INTEGER PRIMARY KEY,
+        movie_id         INTEGER REFERENCES movies(id) ON DELETE CASCADE,
+        episode_id       INTEGER REFERENCES episodes(id) ON DELETE CASCADE,
+        language         TEXT NOT NULL,
+        variant          TEXT CHECK (variant IN ('forced', 'sdh')),
+        provider         TEXT NOT NULL,
+        provider_file_id INTEGER NOT NULL,
+        release          TEXT,
+        stored_path      TEXT NOT NULL UNIQUE,
+        size             INTEGER NOT NULL,
+        added_at         INTEGER NOT NULL,
+        CHECK ((movie_id IS NULL) != (episode_id IS NULL)),
+        UNIQUE (movie_id, provider, provider_file_id),
+        UNIQUE (episode_id, provider, provider_file_id)
+    );
+    CREATE INDEX downloaded_subtitles_by_movie ON downloaded_subtitles(movie_id);
+    CREATE INDEX downloaded_subtitles_by_episode ON downloaded_subtitles(episode_id);
+    """,
 ]

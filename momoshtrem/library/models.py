@@ -16,6 +16,29 @@ class Subtitle:
     file_size: int
 
 
+@dataclass(frozen=True)
+class ItemRef:
+    """A movie or an episode: what subtitles are downloaded for."""
+
+    kind: str  # "movie" or "episode"
+    id: int
+
+
+@dataclass
+class DownloadedSubtitle:
+    """A subtitle file fetched from a provider for a movie or an episode, kept under `subtitles.dir`."""
+
+    id: int
+    language: str  # ISO 639-1, or a regional code such as pt-BR
+    variant: str | None  # "forced", "sdh", or None
+    provider: str  # "opensubtitles"
+    provider_file_id: int
+    release: str | None  # the provider's name for the file
+    stored_path: str  # relative to subtitles.dir
+    size: int
+    added_at: int
+
+
 @dataclass
 class Assignment:
     info_hash: str

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from momoshtrem.library.db import Database
+from momoshtrem.library.downloaded import DownloadedSubtitles
 from momoshtrem.library.errors import Conflict, InvalidInput, NotFound
 from momoshtrem.library.models import (Assignment, Episode, LibraryCounts, Movie, Season, Show, Subtitle,
                                        TorrentRecord)
@@ -49,6 +50,7 @@ class ShowSummary:
 
 @dataclass(frozen=True)
 class AssignedEpisode:
+    episode_id: int
     show_id: int
     show_title: str
     show_year: int | None
@@ -56,6 +58,21 @@ class AssignedEpisode:
     number: int
     name: str | None
     assignment: Assignment
+
+
+@dataclass(frozen=True)
+class EpisodeDetails:
+    """One episode with its show: what a subtitle search for it needs."""
+
+    id: int
+    show_id: int
+    show_title: str
+    show_year: int | None
+    show_tmdb_id: int | None
+    season: int
+    number: int
+    name: str | None
+    assignment: Assignment | None
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class EpisodeAssignment:
 class Library:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.downloaded = DownloadedSubtitles(db)
 
     # -- movies ---------------------------------------------------------------
 
@@ -241,6 +259,25 @@ class Library:
                 self._insert_assignment(conn, meta.info_hash, item, episode_id=episode_id)
         return assigned, missing
 
+    def get_episode(self, episode_id: int) -> EpisodeDetails:
+        row = self.db.query_one(
+            f"""
+            SELECT e.id AS episode_id, sh.id AS show_id, sh.title AS show_title, sh.year AS show_year,
+                   sh.tmdb_id AS show_tmdb_id, se.number AS season, e.number, e.name,
+                   a.id AS assignment_id, {_ASSIGNMENT_COLUMNS}
+            FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows sh ON sh.id = se.show_id
+            LEFT JOIN assignments a ON a.episode_id = e.id WHERE e.id = ?
+            """,
+            (episode_id,),
+        )
+        if row is None:
+            raise NotFound(f"no episode with id {episode_id}")
+        return EpisodeDetails(
+            id=row["episode_id"], show_id=row["show_id"], show_title=row["show_title"], show_year=row["show_year"],
+            show_tmdb_id=row["show_tmdb_id"], season=row["season"], number=row["number"], name=row["name"],
+            assignment=_assignment(row, self._subtitles_of([row])),
+        )
+
     def unassign_episode(self, episode_id: int) -> None:
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM episodes WHERE id = ?", (episode_id,)).fetchone() is None:
@@ -283,8 +320,8 @@ class Library:
         )
         rows = self.db.query(
             f"""
-            SELECT sh.id AS show_id, sh.title AS show_title, sh.year AS show_year, se.number AS season,
-                   e.number, e.name, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS}
+            SELECT e.id AS episode_id, sh.id AS show_id, sh.title AS show_title, sh.year AS show_year,
+                   se.number AS season, e.number, e.name, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS}
             FROM assignments a JOIN episodes e ON e.id = a.episode_id
             JOIN seasons se ON se.id = e.season_id JOIN shows sh ON sh.id = se.show_id
             """
@@ -293,7 +330,7 @@ class Library:
         movies = [_movie(r, subtitles) for r in movie_rows]
         episodes = [
             AssignedEpisode(
-                show_id=r["show_id"], show_title=r["show_title"], show_year=r["show_year"], season=r["season"],
+                episode_id=r["episode_id"], show_id=r["show_id"], show_title=r["show_title"], show_year=r["show_year"], season=r["season"],
                 number=r["number"], name=r["name"], assignment=_assignment(r, subtitles),
             )
             for r in rows

@@ -14,10 +14,10 @@ import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Iterable, Mapping, Union
 
 from momoshtrem.library import media, naming
-from momoshtrem.library.models import Assignment, Movie
+from momoshtrem.library.models import Assignment, DownloadedSubtitle, ItemRef, Movie
 from momoshtrem.library.store import AssignedEpisode, Library
 from momoshtrem.subtitles.detect import sidecar_names
 
@@ -26,16 +26,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FileNode:
-    """A file of the share: a torrent's file, or (info_hash '') an empty marker file."""
+    """A file of the share: a torrent's file, a downloaded subtitle (`stored_path`), or an empty marker file."""
 
     name: str
-    info_hash: str
+    info_hash: str  # '' when the bytes are not in a torrent
     file_index: int
     file_path: str  # inside the torrent
     size: int
-    modified: int  # unix seconds: when the assignment was made
+    modified: int  # unix seconds: when the assignment (or download) was made
     etag: str
     content_type: str
+    stored_path: str = ""  # a downloaded subtitle: its path under subtitles.dir
 
 
 @dataclass
@@ -76,7 +77,10 @@ def file_etag(info_hash: str, file_index: int, size: int) -> str:
 
 
 def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], created_at: int,
-               root_markers: Iterable[str] = ()) -> Tree:
+               root_markers: Iterable[str] = (),
+               downloaded: Mapping[ItemRef, list[DownloadedSubtitle]] | None = None) -> Tree:
+    """`downloaded`: subtitles fetched for the items, shown beside their videos after the torrent's own."""
+    downloaded = downloaded or {}
     root = FolderNode("", created_at)
     movies_folder = FolderNode(naming.MOVIES_FOLDER, created_at)
     shows_folder = FolderNode(naming.SHOWS_FOLDER, created_at)
@@ -91,8 +95,9 @@ def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], cre
         assert assignment is not None
         folder = FolderNode(naming.movie_folder(movie.title, movie.year), assignment.assigned_at)
         file = _file(naming.movie_file(movie.title, movie.year, media.extension(assignment.file_path)), [assignment])
-        for node in [file, *_subtitle_files(file, assignment)]:
+        for node in [file, *_subtitle_files(file, assignment, downloaded.get(ItemRef("movie", movie.id), []))]:
             folder.children[node.name] = node
+        folder.modified = max(node.modified for node in folder.children.values())  # a later download counts
         _add_child(movies_folder, folder, movie_names)
 
     for show_episodes in _group_by_show(episodes):
@@ -103,7 +108,7 @@ def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], cre
             by_season[episode.season].append(episode)
         for season_number in sorted(by_season):
             season_folder = FolderNode(naming.season_folder(season_number), created_at)
-            for file in _season_files(first.show_title, season_number, by_season[season_number]):
+            for file in _season_files(first.show_title, season_number, by_season[season_number], downloaded):
                 season_folder.children[file.name] = file
             season_folder.modified = max(f.modified for f in season_folder.children.values())
             show_folder.children[season_folder.name] = season_folder
@@ -118,7 +123,8 @@ def build_tree(movies: Iterable[Movie], episodes: Iterable[AssignedEpisode], cre
     return Tree(root)
 
 
-def _season_files(show_title: str, season: int, episodes: list[AssignedEpisode]) -> list[FileNode]:
+def _season_files(show_title: str, season: int, episodes: list[AssignedEpisode],
+                  downloaded: Mapping[ItemRef, list[DownloadedSubtitle]]) -> list[FileNode]:
     """One file per torrent file: a multi-episode file is listed once as `S01E01-E02`."""
     by_file: dict[tuple[str, int], list[AssignedEpisode]] = defaultdict(list)
     for episode in episodes:
@@ -131,7 +137,8 @@ def _season_files(show_title: str, season: int, episodes: list[AssignedEpisode])
             show_title, season, [e.number for e in group], group[0].name, media.extension(assignment.file_path)
         )
         video = _file(name, [e.assignment for e in group])
-        files += [video, *_subtitle_files(video, assignment)]
+        fetched = [sub for e in group for sub in downloaded.get(ItemRef("episode", e.episode_id), [])]
+        files += [video, *_subtitle_files(video, assignment, fetched)]
     return files
 
 
@@ -149,17 +156,25 @@ def _file(name: str, assignments: list[Assignment]) -> FileNode:
     )
 
 
-def _subtitle_files(video: FileNode, assignment: Assignment) -> list[FileNode]:
+def _subtitle_files(video: FileNode, assignment: Assignment, fetched: list[DownloadedSubtitle]) -> list[FileNode]:
     """The video's subtitles, named after it (`Movie (2010).en.srt`) so players pick them up."""
     stem = video.name[: -len(media.extension(video.name))] if media.extension(video.name) else video.name
-    subtitles = assignment.subtitles
-    names = sidecar_names(stem, [(s.language, s.variant, media.extension(s.file_path)) for s in subtitles])
-    return [
+    own = assignment.subtitles
+    names = sidecar_names(stem, [(s.language, s.variant, media.extension(s.file_path)) for s in own]
+                          + [(s.language, s.variant, media.extension(s.stored_path)) for s in fetched])
+    nodes = [
         FileNode(name=name, info_hash=video.info_hash, file_index=s.file_index, file_path=s.file_path,
                  size=s.file_size, modified=video.modified,
                  etag=file_etag(video.info_hash, s.file_index, s.file_size), content_type=media.content_type(name))
-        for name, s in zip(names, subtitles)
+        for name, s in zip(names, own)
     ]
+    nodes += [
+        FileNode(name=name, info_hash="", file_index=-1, file_path="", size=s.size, modified=s.added_at,
+                 etag=hashlib.sha1(f"{s.stored_path}:{s.size}".encode()).hexdigest()[:32],
+                 content_type=media.content_type(name), stored_path=s.stored_path)
+        for name, s in zip(names[len(own):], fetched)
+    ]
+    return nodes
 
 
 def _marker_file(name: str, created_at: int) -> FileNode:
@@ -206,6 +221,7 @@ class TreeCache:
         with self._lock:
             if self._tree is None or self._generation != generation:
                 movies, episodes = self._library.assigned_items()
-                self._tree = build_tree(movies, episodes, self._library.created_at(), self._root_markers)
+                self._tree = build_tree(movies, episodes, self._library.created_at(), self._root_markers,
+                                        self._library.downloaded.of_assigned_items())
                 self._generation = generation
             return self._tree

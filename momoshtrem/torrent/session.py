@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import libtorrent as lt
 
 from momoshtrem.config import TorrentConfig
+from momoshtrem.fsutil import write_atomically
 from momoshtrem.library.errors import LibraryError, NotFound, Unavailable
 from momoshtrem.torrent.alerts import (
     AlertPump,
@@ -34,6 +35,7 @@ from momoshtrem.torrent.alerts import (
     TorrentRemoved,
 )
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
+from momoshtrem.torrent.pieces import FileSpan
 from momoshtrem.torrent.readstats import ReadStats
 from momoshtrem.torrent.settings import session_settings
 from momoshtrem.torrent.sources import MagnetSource
@@ -342,6 +344,27 @@ class SessionManager:
         with self._lock:
             return self._torrents.get(info_hash)
 
+    def read_if_downloaded(self, info_hash: str, file_index: int, start: int, length: int) -> bytes | None:
+        """The file's bytes when every piece under them is on disk already; None otherwise. Never asks the swarm.
+
+        The torrent joins the session paused if it is not there, so the pieces
+        its resume data lists count (a film watched before a restart).
+        """
+        torrent = self.activate(info_hash)
+        file = torrent.meta.files[file_index]
+        span = FileSpan(file.offset, file.size, torrent.meta.piece_length)
+        if length <= 0 or start < 0 or start + length > file.size:
+            return None
+        with torrent.cond:
+            if not all(torrent.have[p] for p in span.pieces_for(start, length)):
+                return None
+        try:
+            with open(torrent.save_path / file.path, "rb") as handle:
+                data = os.pread(handle.fileno(), length, start)
+        except OSError:
+            return None
+        return data if len(data) == length else None
+
     def set_wanted(self, torrent: ActiveTorrent, stream_id: int, wants: bool) -> None:
         """Call before a stream's priorities drop to nothing: the torrent is paused once nobody wants a piece.
 
@@ -511,7 +534,7 @@ class SessionManager:
             known = event.info_hash in self._torrents
         if known:
             try:
-                _write_atomically(self._resume_dir / f"{event.info_hash}.resume", event.data)
+                write_atomically(self._resume_dir / f"{event.info_hash}.resume", event.data)
             except OSError as exc:  # a full disk: the pieces are still checked on the next start
                 log.warning("could not save resume data of %s: %s", event.info_hash, exc)
         self._resume_done(event.info_hash)
@@ -660,15 +683,3 @@ def _disk_usage(path: Path) -> int:
                 pass
     return total
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
