@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
+import sys
 import threading
 from typing import BinaryIO, Callable, Iterable
 
@@ -46,6 +47,20 @@ METRICS_PATH = "/metrics"
 # the backlog, and 1 % of requests took a 1 s SYN retry. Idle connections cost a socket in a selector, not a thread.
 KEEP_ALIVE_CONNECTIONS = 512
 LISTEN_BACKLOG = 128
+
+
+class _HttpServer(wsgi.Server):
+    """cheroot writes its errors to stderr; here they go through logging, where the configured level applies."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, RuntimeError) and "start_response called a second time" in str(error):
+            # A read failed after the response had started (a player hung up, a piece never came): WsgiDAV
+            # tries to send an error page, cheroot refuses and closes the connection. The cut is the only
+            # honest end for a response under way, and the reader has logged why; no traceback needed.
+            log.debug("a response was cut short after its first bytes")
+            return
+        log.log(level, "%s", msg, exc_info=traceback)
 
 
 class Dispatcher:
@@ -112,7 +127,7 @@ class Server:
                   METRICS_PATH: self.metrics.app}
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
         self.app = RequestLog(self.auth, observers=[self.metrics.observe])
-        self._httpd = wsgi.Server(
+        self._httpd = _HttpServer(
             (config.server.host, config.server.port),
             self.app,
             numthreads=config.server.threads,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import subprocess
 import threading
@@ -166,7 +167,9 @@ def test_idle_torrent_is_paused_and_resumed_by_the_next_read(tmp_path, config, s
         server.stop()
 
 
-def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder, movie_torrent, show_torrent):
+def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder, movie_torrent, show_torrent,
+                                                                 capfd, caplog):
+    caplog.set_level(logging.DEBUG, logger="momoshtrem.server")
     config.torrent.read_timeout = 3
     server = RunningServer(config)
     try:
@@ -184,6 +187,9 @@ def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder,
             for _ in response.iter_content(1 << 20):
                 pass  # the body ends early: the connection is aborted, never a hang
         assert time.monotonic() - started < 3 + 10
+        # The cut is logged once through logging, not as a cheroot traceback on stderr.
+        wait_until(lambda: "cut short after its first bytes" in caplog.text, 10, "the cut to be logged")
+        assert "start_response called a second time" not in capfd.readouterr().err
         head = requests.head(server.url + quote(f"{SEASON}/Show - S01E02 - Episode 2.mkv"), timeout=10)
         assert head.status_code == 200
         episode = get(server, f"{SEASON}/Show - S01E02 - Episode 2.mkv", Range="bytes=0-999")
