@@ -56,6 +56,7 @@ class SubtitleService:
         self.auto_languages = [normalise_language(code) for code in auto_languages]
         self._auto_queue: queue.Queue[list[ItemRef] | None] = queue.Queue()
         self._auto_thread: threading.Thread | None = None
+        self._storing = threading.Lock()
 
     def start(self) -> None:
         """Delete stored files no record names (left by a crash, or by a deleted movie)."""
@@ -111,16 +112,18 @@ class SubtitleService:
         except InvalidSubtitle as exc:
             raise BadFile(f"OpenSubtitles file {file_id} is not usable: {exc}") from None
         stored_path = self.files.name_for(item, PROVIDER, file_id, language, extension)
-        try:
-            self.files.write(stored_path, data)
-        except OSError as exc:
-            raise Unavailable(f"the subtitle could not be stored: {exc.strerror or exc}") from None
-        try:
-            record = self.library.downloaded.add(item, NewDownloadedSubtitle(
-                language, variant, PROVIDER, file_id, release or fetched.file_name, stored_path, len(data)))
-        except BaseException:
-            self.files.remove(stored_path)
-            raise
+        with self._storing:  # a sweep, or the same file fetched twice at once, never sees it half-recorded
+            try:
+                self.files.write(stored_path, data)
+            except OSError as exc:
+                raise Unavailable(f"the subtitle could not be stored: {exc.strerror or exc}") from None
+            try:
+                record = self.library.downloaded.add(item, NewDownloadedSubtitle(
+                    language, variant, PROVIDER, file_id, release or fetched.file_name, stored_path, len(data)))
+            except BaseException:
+                if stored_path not in self.library.downloaded.stored_paths():  # not another download's file
+                    self.files.remove(stored_path)
+                raise
         log.info("%s %d: subtitle %s (%s, was %s) stored as %s", item.kind, item.id, language,
                  variant or "full", encoding, stored_path)
         return record
@@ -132,7 +135,8 @@ class SubtitleService:
 
     def forget_deleted_items(self) -> None:
         """After a movie or show is deleted, its subtitles' records went with it: their files go now."""
-        self.files.sweep(self.library.downloaded.stored_paths())
+        with self._storing:
+            self.files.sweep(self.library.downloaded.stored_paths())
 
     def download_automatically(self, items: Sequence[ItemRef]) -> None:
         """Queue `auto_languages` downloads for newly assigned items (no-op without them)."""
