@@ -165,10 +165,11 @@ class ApiApp:
     def assign_show(self, request: Request, item_id: int) -> Response:
         self.ctx.library.get_show(item_id)
         report = self.ctx.assigner.assign_show(item_id, self._torrent_from(request))
-        matched = {(f.season, number) for f in report.matched for number in f.episodes or []}
-        self.ctx.subtitles.download_automatically([
-            ItemRef("episode", episode.id) for season in self.ctx.library.get_show(item_id).seasons
-            for episode in season.episodes if (episode.season, episode.number) in matched])
+        if self.ctx.subtitles.downloads_automatically:  # else no need to look the episodes up again
+            matched = {(f.season, number) for f in report.matched for number in f.episodes or []}
+            self.ctx.subtitles.download_automatically([
+                ItemRef("episode", episode.id) for season in self.ctx.library.get_show(item_id).seasons
+                for episode in season.episodes if (episode.season, episode.number) in matched])
         return _json(report.to_json())
 
     def unassign_episode(self, request: Request, item_id: int) -> Response:

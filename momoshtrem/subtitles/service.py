@@ -138,9 +138,13 @@ class SubtitleService:
         with self._storing:
             self.files.sweep(self.library.downloaded.stored_paths())
 
+    @property
+    def downloads_automatically(self) -> bool:
+        return self._auto_thread is not None
+
     def download_automatically(self, items: Sequence[ItemRef]) -> None:
         """Queue `auto_languages` downloads for newly assigned items (no-op without them)."""
-        if self._auto_thread is not None and items:
+        if self.downloads_automatically and items:
             self._auto_queue.put(list(items))
 
     # -- helpers ------------------------------------------------------------------
