@@ -77,10 +77,10 @@ def test_seek_detection_ignores_moves_within_a_piece():
     assert p.is_seek(10 * MiB, 2 * MiB)
 
 
-def test_on_open_a_player_waits_for_the_first_and_last_piece_and_nothing_else():
+def test_on_open_a_player_waits_for_the_first_and_last_piece_and_their_continuation():
     p = prioritizer(100 * MiB)
     plan = p.plan([ReadWindow(0, 65536)])  # cold: nothing there
-    assert set(plan.deadlines) == {0, 99} and set(plan.priorities) == {0, 99}
+    assert set(plan.deadlines) == {0, 99} and plan.priorities == {0: TOP, 99: TOP, 1: LOW}
 
 
 def test_while_nobody_waits_the_plan_flows_without_deadlines():
@@ -93,9 +93,25 @@ def test_while_nobody_waits_the_plan_flows_without_deadlines():
 
 def test_a_read_that_waits_narrows_the_plan_to_its_pieces():
     p = prioritizer(100 * MiB)
-    plan = p.plan([ReadWindow(20 * MiB, 2 * MiB)], have=have_all_but(21, 22, 40))
-    assert plan.priorities == {21: TOP} and set(plan.deadlines) == {21}  # not the urgent 22, not the readahead
+    plan = p.plan([ReadWindow(20 * MiB, 2 * MiB)], have=have_all_but(21, 22, 23, 40))
+    # Not the urgent window, not the readahead: only the continuation (22), lowest and without a deadline.
+    assert plan.priorities == {21: TOP, 22: LOW} and set(plan.deadlines) == {21}
     assert plan.waiting
+
+
+def test_the_continuation_is_the_first_missing_piece_after_the_waited_read_within_the_readahead():
+    p = prioritizer(100 * MiB)
+    window = [ReadWindow(20 * MiB, 65536)]
+    assert p.plan(window, have=have_all_but(20, 24, 60)).priorities == {20: TOP, 24: LOW}
+    assert p.plan(window, have=have_all_but(20, 60)).priorities == {20: TOP}  # 60 is past the readahead
+    at_the_end = p.plan([ReadWindow(99 * MiB, 65536)], have=have_all_but(99))
+    assert at_the_end.priorities == {99: TOP}  # nothing after the file's last piece
+
+
+def test_a_wait_for_the_base_alone_has_no_continuation():
+    p = prioritizer(100 * MiB)
+    plan = p.plan([ReadWindow(50 * MiB, 65536)], have=have_all_but(99, 51))  # the reader has its piece
+    assert plan.priorities == {99: TOP} and plan.waiting
 
 
 def test_seek_moves_the_window_and_old_deadlines_go():

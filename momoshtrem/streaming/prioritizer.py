@@ -20,6 +20,16 @@ block in flight delays the piece the player waits for (a cold MP4 probe took
 wins because a player that opens a new request is waiting on it, while the
 connection it used before may be one it gave up (ffmpeg closes the old one
 only once the new one answers).
+
+One more piece stays wanted while a player waits: the **continuation**, the
+first missing piece after the waited read, at the lowest priority and with no
+deadline, so its blocks are asked for only after all of the waited pieces'.
+Without it, the moment the waited pieces arrive the torrent wants nothing,
+libtorrent tells the peers it is not interested, and that ends each
+connection's slow start; until libtorrent's once-a-second tick has measured
+the connection's rate, its request queue then sizes itself from a rate of 0,
+which is 2 blocks. Measured: the next piece a player read took 0.6 s instead
+of 0.25 s, in about half of the cold seeks.
 """
 
 from __future__ import annotations
@@ -167,10 +177,14 @@ class Prioritizer:
             if not have(piece):
                 waiting.want(piece, TOP, ms)
         for window in reversed(windows):
-            missing = [piece for piece in self.now_pieces(window) if not have(piece)]
+            now = self.now_pieces(window)
+            missing = [piece for piece in now if not have(piece)]
             if missing:
                 for rank, piece in enumerate(missing):
                     waiting.want(piece, TOP, NOW_DEADLINE_MS + rank * NOW_STEP_MS)
+                continuation = self._first_missing_after(now[-1], have)
+                if continuation is not None:
+                    waiting.want(continuation, LOW)
                 break
         if waiting.priorities:
             waiting.waiting = True
@@ -179,6 +193,14 @@ class Prioritizer:
         for window in windows:
             flowing.merge(self.window_plan(window))
         return flowing
+
+    def _first_missing_after(self, piece: int, have: Callable[[int], bool]) -> int | None:
+        """The continuation of a waited read: the first missing piece of its urgent window and readahead."""
+        reach = _pieces_in(self.settings.urgent_buffer_bytes + self.readahead_bytes(), self.span)
+        for later in range(piece + 1, min(piece + reach, self.span.pieces[-1]) + 1):
+            if not have(later):
+                return later
+        return None
 
 
 def _pieces_in(byte_count: int, span: FileSpan) -> int:
