@@ -23,13 +23,15 @@ only once the new one answers).
 
 One more piece stays wanted while a player waits: the **continuation**, the
 first missing piece after the waited read, at the lowest priority and with no
-deadline, so its blocks are asked for only after all of the waited pieces'.
+deadline, so libtorrent asks for its blocks after the waited pieces' blocks.
 Without it, the moment the waited pieces arrive the torrent wants nothing,
 libtorrent tells the peers it is not interested, and that ends each
 connection's slow start; until libtorrent's once-a-second tick has measured
 the connection's rate, its request queue then sizes itself from a rate of 0,
 which is 2 blocks. Measured: the next piece a player read took 0.6 s instead
-of 0.25 s, in about half of the cold seeks.
+of 0.25 s, in about half of the cold seeks. The price is a piece fetched
+that a reader may never read: a probe that stops inside the first piece took
+0.08 s longer.
 """
 
 from __future__ import annotations
