@@ -154,16 +154,19 @@ class Prioritizer:
     def now_pieces(self, window: ReadWindow) -> range:
         return self.span.pieces_for(window.position, max(window.length, 1))
 
+    def _window_ranges(self, now: range) -> tuple[range, range]:
+        """The urgent window (from the pieces under a read) and the readahead after it, within the file."""
+        file_end = self.span.pieces[-1] + 1
+        urgent_end = min(now[-1] + 1 + _pieces_in(self.settings.urgent_buffer_bytes, self.span), file_end)
+        ahead_end = min(urgent_end + _pieces_in(self.readahead_bytes(), self.span), file_end)
+        return range(now[0], urgent_end), range(urgent_end, ahead_end)
+
     def window_plan(self, window: ReadWindow) -> PiecePlan:
         """Counted in whole pieces from the pieces under the read, so a move within a piece changes nothing."""
         plan = PiecePlan()
-        span = self.span
-        now = self.now_pieces(window)
-        last = span.pieces[-1]
-        urgent_end = min(now[-1] + 1 + _pieces_in(self.settings.urgent_buffer_bytes, span), last + 1)
-        for piece in range(now[0], urgent_end):
+        urgent, ahead = self._window_ranges(self.now_pieces(window))
+        for piece in urgent:
             plan.want(piece, TOP)
-        ahead = range(urgent_end, min(urgent_end + _pieces_in(self.readahead_bytes(), span), last + 1))
         bands = HIGH - LOW  # a ladder: the nearest fifth at 6, down to 2 for the farthest
         for rank, piece in enumerate(ahead):
             plan.want(piece, HIGH - rank * bands // len(ahead))
@@ -184,7 +187,7 @@ class Prioritizer:
             if missing:
                 for rank, piece in enumerate(missing):
                     waiting.want(piece, TOP, NOW_DEADLINE_MS + rank * NOW_STEP_MS)
-                continuation = self._first_missing_after(now[-1], have)
+                continuation = self._first_missing_after(now, have)
                 if continuation is not None:
                     waiting.want(continuation, LOW)
                 break
@@ -196,13 +199,10 @@ class Prioritizer:
             flowing.merge(self.window_plan(window))
         return flowing
 
-    def _first_missing_after(self, piece: int, have: Callable[[int], bool]) -> int | None:
+    def _first_missing_after(self, now: range, have: Callable[[int], bool]) -> int | None:
         """The continuation of a waited read: the first missing piece of its urgent window and readahead."""
-        reach = _pieces_in(self.settings.urgent_buffer_bytes + self.readahead_bytes(), self.span)
-        for later in range(piece + 1, min(piece + reach, self.span.pieces[-1]) + 1):
-            if not have(later):
-                return later
-        return None
+        _, ahead = self._window_ranges(now)
+        return next((piece for piece in range(now[-1] + 1, ahead.stop) if not have(piece)), None)
 
 
 def _pieces_in(byte_count: int, span: FileSpan) -> int:

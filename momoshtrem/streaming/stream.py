@@ -65,7 +65,7 @@ class FileStream:
 
     @property
     def narrowed(self) -> bool:
-        """The applied plan holds only pieces players wait for: the next read widens it again once they came."""
+        """The applied plan holds only pieces players wait for (and one after): the next read widens it again."""
         return self._applied.waiting
 
     def view(self) -> StreamView:
