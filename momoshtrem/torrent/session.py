@@ -34,6 +34,7 @@ from momoshtrem.torrent.alerts import (
     TorrentFailed,
     TorrentRemoved,
 )
+from momoshtrem.torrent.dialing import UtpFallback
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.pieces import FileSpan
 from momoshtrem.torrent.readstats import ReadStats
@@ -126,8 +127,9 @@ class ActiveTorrent:
 
 
 class _MetadataFetch:
-    def __init__(self, handle: "lt.torrent_handle") -> None:
+    def __init__(self, handle: "lt.torrent_handle", peer_hints: list[tuple[str, int]]) -> None:
         self.handle = handle
+        self.peer_hints = peer_hints
         self.started = time.monotonic()
         self.done = threading.Event()
 
@@ -160,6 +162,7 @@ class SessionManager:
         self._pump.on(TorrentRemoved, self._on_removed)
         self._removals: dict[str, threading.Event] = {}
         self.read_stats = ReadStats()
+        self._dialing = UtpFallback(self.session, config.enable_utp)
         self._housekeeper = threading.Thread(target=self._housekeeping, name="torrent-housekeeping", daemon=True)
 
     @property
@@ -210,7 +213,7 @@ class SessionManager:
                 params.flags |= lt.torrent_flags.upload_mode  # metadata only: no payload
                 params.flags &= ~lt.torrent_flags.auto_managed
                 params.flags &= ~lt.torrent_flags.paused
-                fetch = _MetadataFetch(self.session.add_torrent(params))
+                fetch = _MetadataFetch(self.session.add_torrent(params), list(params.peers))
                 self._fetches[info_hash] = fetch
                 log.info("fetching metadata for %s", info_hash)
         try:
@@ -556,6 +559,7 @@ class SessionManager:
             try:
                 self._pause_idle_torrents()
                 self._retry_failed_torrents()
+                self._dial_utp_if_starving()
                 now = time.monotonic()
                 if now - last_resume >= RESUME_SAVE_SECONDS:
                     last_resume = now
@@ -582,6 +586,23 @@ class SessionManager:
                 log.info("pausing %s: nobody read it for %.0f s", torrent.info_hash, self.config.idle_timeout)
                 torrent.handle.pause()
                 self._save_resume_data([torrent], wait=0)
+
+    def _dial_utp_if_starving(self) -> None:
+        """Torrents that want data and have no peer may need uTP to reach their swarm (see dialing.py)."""
+        with self._lock:
+            wanted = [(h, f.handle, f.peer_hints) for h, f in self._fetches.items()]
+            torrents = list(self._torrents.values())
+        for torrent in torrents:
+            with torrent.cond:
+                waiting = torrent.wanted_by and not torrent.idle_paused and not torrent.user_paused
+            if waiting:
+                wanted.append((torrent.info_hash, torrent.handle, torrent.peer_hints))
+        peerless = {info_hash: (handle, hints) for info_hash, handle, hints in wanted
+                    if handle.is_valid() and handle.status().num_peers == 0}
+        for info_hash in self._dialing.update(set(peerless), time.monotonic()):
+            handle, hints = peerless[info_hash]
+            for endpoint in hints:  # at once, rather than at libtorrent's next reconnect
+                handle.connect_peer(endpoint)
 
     def _retry_failed_torrents(self) -> None:
         now = time.monotonic()

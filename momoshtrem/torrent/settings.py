@@ -30,8 +30,9 @@ def session_settings(config: TorrentConfig) -> dict:
         "enable_lsd": config.enable_lsd,
         "enable_upnp": config.enable_upnp,
         "enable_natpmp": config.enable_natpmp,
+        # Peers may connect over uTP; we dial TCP, and uTP only for a swarm TCP cannot reach (dialing.py).
         "enable_incoming_utp": config.enable_utp,
-        "enable_outgoing_utp": config.enable_utp,
+        "enable_outgoing_utp": False,
         "connections_limit": config.connections_limit,
         "download_rate_limit": config.download_rate_limit,
         "upload_rate_limit": config.upload_rate_limit,
