@@ -1,15 +1,29 @@
-"""Cold start and cold seek through the real server, from a throttled swarm on loopback.
+"""Cold start, cold seek and playback through the real server, from swarms on loopback, with the shipped config.
 
-Run by hand:  .venv/bin/python bench/stream_bench.py [--trials 5]
+Run by hand:  .venv/bin/python bench/stream_bench.py [--trials 5] [--peerflix PATH]
 
-Builds a seeder throttled to 4 MiB/s (TCP only, 1 MiB pieces, limits applied on
-loopback, a 100 ms tick so the rate is smooth), a 60 s 720p H.264/AAC MP4 with moov at the end and its MKV remux,
-and for every trial a fresh momoshtrem server with a cold data dir. Measures
-`ffprobe` and `ffmpeg -ss 30 ... -frames:v 1` on each file, from the moment
-the URL answers, and the bytes downloaded, with prioritisation on and off
-(sequential download, no deadlines). The floor of an operation is the bytes of
-the pieces holding the first 64 KiB of each of its requests, divided by the
-seeder's rate: a lower bound (an MKV seek reads on from the cluster start).
+The server under test runs the product's own `config.yaml`, with only what
+keeps it on loopback changed (listen addresses, DHT, LSD, UPnP, NAT-PMP,
+public trackers; plus its port and a temporary data dir). Two swarms (see
+`swarm.py`), each with a tracker and magnets that name the tracker and the peers:
+
+- one TCP-only seeder at 4 MiB/s, no delay;
+- six seeders behind delaying relays (one way 10-150 ms, 0.25-2 MiB/s,
+  6 MiB/s in all), half of them also speaking uTP.
+
+Files: a 60 s 720p H.264/AAC MP4 with moov at the end, and its MKV remux,
+1 MiB pieces. Every trial is cold: a new server (or peer) process state and
+data dir. Each operation is timed from the moment the file's URL answers:
+`ffprobe`, `ffmpeg -ss 30 ... -frames:v 1`, and `mpv` playing 15 s of the MKV
+from the start and 10 s of the MP4 from 40 s (time to its first frame, and
+the number of times it stopped to buffer after that).
+
+Clients, in the same run: momoshtrem (prioritized), momoshtrem with
+`streaming.prioritize: false` (plain sequential download: the baseline), and
+peerflix when `--peerflix` names it (`npm install --prefix /tmp/peerflix
+peerflix`). The floor of an operation is the pieces holding the first 64 KiB
+of each of its requests (logged by the server) at the swarm's combined rate,
+plus the nearest peer's round trip: a lower bound.
 
 Then, with the file fully downloaded, it reads it whole through WebDAV with
 curl and compares that with curl reading the same file from disk.
@@ -18,11 +32,14 @@ curl and compares that with curl reading the same file from disk.
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,23 +47,49 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.swarm import ONE_TCP_SEEDER, REALISTIC, Swarm  # noqa: E402
+from momoshtrem.config import Config, load_config  # noqa: E402
 from momoshtrem.server import Server  # noqa: E402
-from tests.helpers import Seeder, make_test_config, torrent_of  # noqa: E402
+from tests.helpers import MadeTorrent, Seeder, free_port, make_test_config, torrent_of, wait_until  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 PIECE = MiB
-RATE = 4 * MiB
 URL = "{url}"  # where the file's URL goes in a command
 FULL_READ = "full read"
+MPV = ["mpv", "--no-config", "--vo=null", "--ao=null", "--really-quiet"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    ext: str
+    command: list[str]
+    player: bool = False  # mpv: timed to its first frame, stalls counted
+
+
 OPERATIONS = {
-    "ffprobe MP4": (".mp4", ["ffprobe", "-v", "error", "-show_format", "-show_streams", URL]),
-    "ffprobe MKV": (".mkv", ["ffprobe", "-v", "error", "-show_format", "-show_streams", URL]),
-    "seek 30 s MP4": (".mp4", ["ffmpeg", "-v", "error", "-ss", "30", "-i", URL, "-frames:v", "1", "-f", "null", "-"]),
-    "seek 30 s MKV": (".mkv", ["ffmpeg", "-v", "error", "-ss", "30", "-i", URL, "-frames:v", "1", "-f", "null", "-"]),
+    "ffprobe MP4": Operation(".mp4", ["ffprobe", "-v", "error", "-show_format", "-show_streams", URL]),
+    "ffprobe MKV": Operation(".mkv", ["ffprobe", "-v", "error", "-show_format", "-show_streams", URL]),
+    "seek 30 s MP4": Operation(".mp4", ["ffmpeg", "-v", "error", "-ss", "30", "-i", URL, "-frames:v", "1",
+                                        "-f", "null", "-"]),
+    "seek 30 s MKV": Operation(".mkv", ["ffmpeg", "-v", "error", "-ss", "30", "-i", URL, "-frames:v", "1",
+                                        "-f", "null", "-"]),
+    "mpv MKV from 0 s": Operation(".mkv", [*MPV, "--length=15", URL], player=True),
+    "mpv MP4 from 40 s": Operation(".mp4", [*MPV, "--start=40", "--length=10", URL], player=True),
 }
+SWARMS = {"one TCP seeder": ONE_TCP_SEEDER, "realistic": REALISTIC}
 
 
-def make_videos(work: Path) -> dict:
+@dataclass
+class Trial:
+    seconds: float  # to the end of the command, or to mpv's first frame
+    fetched: int | None = None  # payload bytes the client downloaded (momoshtrem only)
+    floor: float | None = None
+    stalls: int = 0
+    assign: float | None = None  # seconds to assign the magnet (momoshtrem only)
+
+
+def make_videos(work: Path) -> dict[str, MadeTorrent]:
     source = work / "mp4" / "Clip.2020.mp4"
     source.parent.mkdir()
     subprocess.run(
@@ -59,6 +102,20 @@ def make_videos(work: Path) -> dict:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True)
     return {".mp4": torrent_of(source.parent, source.name, PIECE, True),
             ".mkv": torrent_of(remux.parent, remux.name, PIECE, True)}
+
+
+def shipped_config(tmp: Path) -> Config:
+    """The product's config.yaml; only what keeps it on loopback and in a temporary dir is changed."""
+    config = load_config(ROOT / "config.yaml", environ={})
+    torrent = config.torrent
+    torrent.listen_interfaces = "127.0.0.1:0"
+    torrent.enable_dht = torrent.enable_lsd = torrent.enable_upnp = torrent.enable_natpmp = False
+    torrent.default_trackers = []
+    config.server.port = 0
+    config.library.database = str(tmp / "library.db")
+    torrent.data_dir = str(tmp / "torrents")
+    config.subtitles.dir = str(tmp / "subtitles")
+    return config
 
 
 class RangeLog:
@@ -76,34 +133,122 @@ class RangeLog:
         return self.app(environ, start_response)
 
 
-def trial(videos: dict, seeder: Seeder, operation: str, prioritize: bool) -> tuple[float, int, float]:
-    ext, command = OPERATIONS[operation]
-    made = videos[ext]
+def run_client(operation: Operation, url: str, workdir: Path) -> tuple[float, int]:
+    """Runs the operation's command on `url`: (seconds, stalls)."""
+    if not operation.player:
+        started = time.perf_counter()
+        subprocess.run([url if arg == URL else arg for arg in operation.command], check=True, capture_output=True,
+                       timeout=300)
+        return time.perf_counter() - started, 0
+    log_file = workdir / "mpv.log"
+    command = [url if arg == URL else arg for arg in operation.command]
+    subprocess.run([*command[:-1], f"--log-file={log_file}", command[-1]], check=True, capture_output=True,
+                   timeout=300)
+    return player_figures(log_file.read_text(errors="replace"))
+
+
+def player_figures(log: str) -> tuple[float, int]:
+    """mpv's time to its first frame (its log's clock starts with the process) and the buffering stops after it."""
+    first = re.search(r"^\[\s*([\d.]+)\]\[v\]\[cplayer\] first video frame after restart shown", log, re.M)
+    if first is None:
+        raise RuntimeError("mpv never showed a frame")
+    first_frame = float(first.group(1))
+    stalls = sum(1 for m in re.finditer(r"^\[\s*([\d.]+)\]\[\w\]\[cplayer\] Enter buffering", log, re.M)
+                 if float(m.group(1)) > first_frame)
+    return first_frame, stalls
+
+
+def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, prioritize: bool) -> Trial:
     with tempfile.TemporaryDirectory() as tmp:
-        config = make_test_config(Path(tmp))
+        config = shipped_config(Path(tmp))
         config.streaming.prioritize = prioritize
-        config.torrent.read_timeout = 120
         server = Server(config)
         log = RangeLog(server._httpd.wsgi_app)
         server._httpd.wsgi_app = log
         server.start()
         try:
             movie = requests.post(server.url + "/api/movies", json={"title": "Clip", "year": 2020}).json()
-            magnet = seeder.magnet(made)
-            assert requests.post(f"{server.url}/api/movies/{movie['id']}/assign", json={"source": magnet}).ok
-            url = server.url + quote(f"/Movies/Clip (2020)/Clip (2020){ext}")
-            assert requests.head(url).status_code == 200  # the URL answers: the clock starts
             started = time.perf_counter()
-            subprocess.run([url if arg == URL else arg for arg in command], check=True, capture_output=True, timeout=300)
-            elapsed = time.perf_counter() - started
-            torrent = server.engine.find(made.info_hash)
-            fetched = torrent.handle.status().total_done  # payload counters restart when a torrent is paused
-            pieces = {(start + 0) // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
-            pieces = {p for p in pieces if p * PIECE < next(iter(made.files.values()))}
-            floor = len(pieces) * PIECE / RATE
+            assigned = requests.post(f"{server.url}/api/movies/{movie['id']}/assign",
+                                     json={"source": swarm.magnet(made)}, timeout=120)
+            assign = time.perf_counter() - started
+            assert assigned.ok, assigned.text
+            url = server.url + quote(f"/Movies/Clip (2020)/Clip (2020){operation.ext}")
+            assert requests.head(url).status_code == 200  # the URL answers: the clock starts
+            seconds, stalls = run_client(operation, url, Path(tmp))
+            fetched = server.engine.find(made.info_hash).handle.status().total_done
+            size = next(iter(made.files.values()))
+            pieces = {start // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
+            pieces = {p for p in pieces if p * PIECE < size}
+            floor = len(pieces) * PIECE / swarm.rate + swarm.nearest_round_trip
         finally:
             server.stop()
-    return elapsed, fetched, floor
+    return Trial(seconds, fetched, floor, stalls, assign)
+
+
+def peerflix_trial(peerflix: str, made: MadeTorrent, swarm: Swarm, operation: Operation) -> Trial:
+    """peerflix fetches the metadata and serves the file at /; the clock starts when that URL answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory() as tmp:
+        peers = [arg for p in swarm.ports for arg in ("--peer", f"127.0.0.1:{p}")]
+        process = subprocess.Popen(
+            ["node", "--require", str(ROOT / "bench" / "node_loopback.cjs"), peerflix, swarm.magnet(made),
+             "--no-dht", "-q", "-h", "127.0.0.1", "-p", str(port), "-f", tmp, *peers],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: _answers(url), 60, "peerflix to serve the file", interval=0.01)
+            seconds, stalls = run_client(operation, url, Path(tmp))
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    return Trial(seconds, stalls=stalls)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.head(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str], operations: list[str],
+                  trials: int, peerflix: str | None) -> None:
+    swarm = Swarm(specs, list(videos.values()), work / name.replace(" ", "-"))
+    try:
+        # A seeder's very first peer gets one block per 200 ms for about half a second (measured; later peers,
+        # each on a new connection, never do): one discarded trial, so no row pays for the seeder's start.
+        momoshtrem_trial(videos[".mp4"], swarm, OPERATIONS["ffprobe MP4"], True)
+        sizes = {ext: next(iter(m.files.values())) for ext, m in videos.items()}
+        print(f"\n## {name}: {swarm.describe()}; {PIECE // MiB} MiB pieces; MP4 {sizes['.mp4'] / 1e6:.1f} MB "
+              f"(moov at the end), MKV {sizes['.mkv'] / 1e6:.1f} MB; {trials} cold trials each\n")
+        print(f"{'operation':18} {'client':12} {'median':>7} {'min':>6} {'max':>6} {'stalls':>6} {'MB got':>7} "
+              f"{'floor':>6} {'x floor':>8}")
+        assigns: list[float] = []
+        for operation_name in operations:
+            operation = OPERATIONS[operation_name]
+            made = videos[operation.ext]
+            results: dict[str, list[Trial]] = {client: [] for client in clients}
+            for _ in range(trials):  # interleaved, so a slow spell of the machine hits every client alike
+                for client in clients:
+                    if client == "peerflix":
+                        results[client].append(peerflix_trial(peerflix, made, swarm, operation))
+                    else:
+                        results[client].append(momoshtrem_trial(made, swarm, operation, client == "momoshtrem"))
+            assigns += [t.assign for t in results.get("momoshtrem", []) if t.assign is not None]
+            floor = statistics.median(t.floor for t in results.get("momoshtrem") or results["sequential"])
+            for client, runs in results.items():
+                times = [t.seconds for t in runs]
+                median = statistics.median(times)
+                got = [t.fetched for t in runs if t.fetched is not None]
+                got_text = f"{statistics.median(got) / 1e6:7.2f}" if got else f"{'-':>7}"
+                print(f"{operation_name:18} {client:12} {median:6.2f}s {min(times):5.2f}s {max(times):5.2f}s "
+                      f"{max(t.stalls for t in runs):6d} {got_text} {floor:5.2f}s {median / floor:7.2f}x", flush=True)
+        if assigns:
+            print(f"\nassign by magnet (metadata from the swarm), momoshtrem: median {statistics.median(assigns):.3f} s "
+                  f"({min(assigns):.3f}-{max(assigns):.3f}), {len(assigns)} trials")
+    finally:
+        swarm.close()
 
 
 def curl_rate(url: str) -> float:
@@ -113,7 +258,7 @@ def curl_rate(url: str) -> float:
     return int(out[0]) / float(out[1]) / 1e6
 
 
-def full_read(made, trials: int) -> None:
+def full_read(made: MadeTorrent, trials: int) -> None:
     """A downloaded file read whole through the share, against the same file read from disk."""
     fast = Seeder()  # unthrottled: the file is downloaded once before the clock runs
     fast.seed(made)
@@ -144,38 +289,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--only", choices=[*OPERATIONS, FULL_READ], action="append",
                         help="measure only these operations")
+    parser.add_argument("--swarm", choices=list(SWARMS), action="append", help="only these swarms")
+    parser.add_argument("--peerflix", default=shutil.which("peerflix"),
+                        help="peerflix's script, compared in the same run (e.g. /tmp/peerflix/node_modules/.bin/peerflix)")
+    parser.add_argument("--no-sequential", action="store_true", help="leave out the sequential baseline")
     args = parser.parse_args()
+    clients = ["momoshtrem"] + ([] if args.no_sequential else ["sequential"]) + (["peerflix"] if args.peerflix else [])
+    operations = [o for o in args.only or OPERATIONS if o in OPERATIONS]
     with tempfile.TemporaryDirectory() as work:
         videos = make_videos(Path(work))
-        # A 100 ms tick spreads the seeder's quota like a real 4 MiB/s link; with libtorrent's default
-        # 500 ms it sends in bursts, and every figure jumps by half a second at random.
-        seeder = Seeder(upload_rate=RATE, tick_interval=100)
-        for made in videos.values():
-            seeder.seed(made)
-        # A seeder's very first peer gets one block per 200 ms for about half a second (measured; later peers,
-        # each on a new connection, never do): one discarded trial, so no row pays for the seeder's start.
-        trial(videos, seeder, next(iter(OPERATIONS)), True)
-        sizes = {ext: next(iter(m.files.values())) for ext, m in videos.items()}
-        print(f"swarm: 1 seeder at {RATE // MiB} MiB/s, {PIECE // MiB} MiB pieces; "
-              f"MP4 {sizes['.mp4'] / 1e6:.1f} MB (moov at the end), MKV {sizes['.mkv'] / 1e6:.1f} MB; "
-              f"{args.trials} cold trials each\n")
-        print(f"{'operation':15} {'mode':11} {'median':>8} {'min':>7} {'max':>7} {'MB fetched':>11} "
-              f"{'floor':>7} {'x floor':>8} {'x sequential':>13}")
-        for operation in [o for o in args.only or OPERATIONS if o in OPERATIONS]:
-            results = {}
-            for prioritize in (True, False):
-                runs = [trial(videos, seeder, operation, prioritize) for _ in range(args.trials)]
-                results[prioritize] = runs
-            sequential_median = statistics.median(r[0] for r in results[False])
-            for prioritize, runs in results.items():
-                times = [r[0] for r in runs]
-                median = statistics.median(times)
-                floor = statistics.median(r[2] for r in runs)
-                fetched = statistics.median(r[1] for r in runs) / 1e6
-                mode = "prioritized" if prioritize else "sequential"
-                print(f"{operation:15} {mode:11} {median:7.2f}s {min(times):6.2f}s {max(times):6.2f}s "
-                      f"{fetched:10.2f} {floor:6.2f}s {median / floor:7.2f}x {median / sequential_median:12.2f}x")
-        seeder.close()
+        for name in args.swarm or SWARMS:
+            measure_swarm(name, SWARMS[name], videos, Path(work), clients, operations, args.trials, args.peerflix)
         if not args.only or FULL_READ in args.only:
             full_read(videos[".mp4"], args.trials)
 
