@@ -283,7 +283,7 @@ def test_cache_size_evicts_the_least_recently_read_torrent(config, seeder, movie
         episode = f"{SEASON}/Show - S01E01 - Episode 1.mkv"
         assert len(get(server, episode, Range=f"bytes=0-{3 * MiB - 1}").content) == 3 * MiB
         engine = server.server.engine
-        evicted = engine.evict_over_cache_size()
+        evicted = engine.housekeeper.evict_over_cache_size()
         assert evicted == [movie_torrent.info_hash]
         assert engine.find(movie_torrent.info_hash) is None
         assert not (engine.storage_root / movie_torrent.info_hash).exists()

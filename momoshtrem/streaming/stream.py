@@ -24,7 +24,8 @@ from momoshtrem.streaming.containers import ContainerIndex, analyze_mkv, analyze
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
 from momoshtrem.torrent.pieces import FileSpan
 from momoshtrem.torrent.reader import TorrentReader
-from momoshtrem.torrent.session import ActiveTorrent, SessionManager
+from momoshtrem.torrent.active import ActiveTorrent
+from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ import time
 
 from momoshtrem.torrent.metainfo import TorrentFile
 from momoshtrem.torrent.pieces import FileSpan
-from momoshtrem.torrent.session import ActiveTorrent, SessionManager
+from momoshtrem.torrent.active import ActiveTorrent
+from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from momoshtrem.httputil import plain_response
 from momoshtrem.humanize import human_bytes
 from momoshtrem.library.store import Library
 from momoshtrem.streaming.stream import Streams
-from momoshtrem.torrent.session import SessionManager, TorrentState
+from momoshtrem.torrent.reports import TorrentState
+from momoshtrem.torrent.session import SessionManager
 from momoshtrem.ui.piecemap import ReaderMark, legend_html, piece_runs, render_svg
 
 UI_PREFIX = "/ui"

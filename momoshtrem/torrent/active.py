@@ -1,0 +1,49 @@
+"""A torrent in the session: its handle, which pieces are here, and who is reading it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import libtorrent as lt
+
+from momoshtrem.torrent.metainfo import TorrentMeta
+
+
+class ActiveTorrent:
+    """A torrent in the session. `cond` guards the fields below it and wakes waiting readers."""
+
+    def __init__(self, info_hash: str, meta: TorrentMeta, handle: "lt.torrent_handle", save_path: Path) -> None:
+        self.info_hash = info_hash
+        self.meta = meta
+        self.handle = handle
+        self.save_path = save_path
+        self.num_pieces = (meta.total_size + meta.piece_length - 1) // meta.piece_length
+        self.cond = threading.Condition()
+        self.have = bytearray(self.num_pieces)
+        self.open_readers = 0
+        self.active_reads = 0
+        self.last_read = time.monotonic()
+        self.last_read_wall = time.time()
+        self.idle_paused = False
+        self.user_paused = False
+        self.error: str | None = None
+        self.error_since = 0.0
+        self.peer_hints: list[tuple[str, int]] = []  # from the magnet it was assigned by
+        self.wanted_by: set[int] = set()  # ids of the file streams that currently want pieces
+        self.last_peer_refresh = 0.0
+
+    def refresh_have(self) -> None:
+        """Re-read which pieces we have (after adding or checking): events only tell what changes."""
+        pieces = self.handle.status(lt.status_flags_t.query_pieces).pieces
+        with self.cond:
+            for index, have in enumerate(pieces):
+                if have:
+                    self.have[index] = 1
+            self.cond.notify_all()
+
+    def waiting_for_peers(self) -> bool:
+        """Some stream wants pieces and the torrent is running: it needs peers now."""
+        with self.cond:
+            return bool(self.wanted_by) and not self.idle_paused and not self.user_paused
