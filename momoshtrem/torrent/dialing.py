@@ -11,8 +11,8 @@ outgoing connections use TCP, which every client accepts, and peers may still
 connect to us over uTP.
 
 A peer that answers only uTP would then never be reached. While some torrent
-that is wanted (a metadata fetch, a waiting reader) has had no peer for
-`STARVING_SECONDS`, uTP dialing is turned on for the whole session; libtorrent
+that is wanted (a metadata fetch, a waiting reader) knows peers but has been
+connected to none for `STARVING_SECONDS`, uTP dialing is turned on for the whole session; libtorrent
 retries the failed peers by itself, now over uTP. It goes off again once
 no wanted torrent has starved for `HOLD_SECONDS`; connections already made stay.
 """

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import libtorrent as lt
+
 from momoshtrem.torrent.dialing import UtpFallback
 from momoshtrem.torrent.reports import disk_usage
 
@@ -84,7 +86,7 @@ class Housekeeper:
         wanted = self._manager.fetches.waiting()
         wanted += [(t.info_hash, t.handle, t.peer_hints) for t in self._manager.torrents() if t.waiting_for_peers()]
         peerless = {info_hash: (handle, hints) for info_hash, handle, hints in wanted
-                    if handle.is_valid() and handle.status().num_peers == 0}
+                    if handle.is_valid() and _known_but_unreached(handle.status())}
         for info_hash in self._dialing.update(set(peerless), time.monotonic()):
             handle, hints = peerless[info_hash]
             for endpoint in hints:  # at once, rather than at libtorrent's next reconnect
@@ -118,3 +120,8 @@ class Housekeeper:
             total -= usage[info_hash]
             evicted.append(info_hash)
         return evicted
+
+
+def _known_but_unreached(status: "lt.torrent_status") -> bool:
+    """Peers are known and none is connected: uTP may reach them. (Knowing none, uTP would not help.)"""
+    return status.num_peers == 0 and status.list_peers > 0
