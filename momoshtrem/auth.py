@@ -3,9 +3,12 @@
 Infuse, Finder and rclone all speak Basic and send the password with every
 request, so a verified credential is remembered (as a keyed digest, never the
 password) and a stream's requests do not each pay for scrypt. Unverified
-attempts run one at a time, and a client address that keeps failing is
-refused without hashing for a while: a password guesser costs at most one
-core for a moment, never the other users' streams. Nothing secret is logged.
+attempts run one at a time, and an address that keeps failing for one user
+name is refused without hashing for a while: a password guesser costs at most
+one core for a moment, never the other users' streams, and never locks out
+another user at the same address. Each attempt is counted before it is
+hashed, so a flood of parallel guesses is cut off at the same number as a
+sequential one. Nothing secret is logged, and user names are logged escaped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 FAILURES_BEFORE_COOLDOWN = 10
 COOLDOWN_SECONDS = 60.0
 REMEMBERED_CREDENTIALS = 1024
+TRACKED_FAILURES = 10_000  # (address, user) pairs kept; expired ones are dropped beyond it
 
 
 def hash_secret(secret: str) -> str:
@@ -83,7 +87,7 @@ class AuthGate:
         self._remembered: dict[bytes, str] = {}
         self._lock = threading.Lock()
         self._hashing = threading.Semaphore(1)
-        self._failures: dict[str, _Failures] = {}
+        self._failures: dict[tuple[str, str], _Failures] = {}  # (address, user name)
         self._dummy_hash = hash_secret(base64.b64encode(os.urandom(12)).decode())
         self.verifications = 0  # scrypt runs, for tests and metrics
 
@@ -121,34 +125,47 @@ class AuthGate:
             if remembered in self._remembered:
                 return self._remembered[remembered]
         client = environ.get("REMOTE_ADDR", "?")
-        if self._cooling_down(client):
-            log.warning("authentication refused for '%s' from %s: too many failures, cooling down", name, client)
+        attempt = (client, name)
+        if not self._admit(attempt):
+            log.warning("authentication refused for '%s' from %s: too many failures, cooling down",
+                        loggable(name), client)
             return None
         with self._hashing:
             self.verifications += 1
             # An unknown user costs the same as a known one: timing does not tell which names exist.
             valid = verify_secret(password, encoded or self._dummy_hash) and encoded is not None
         if not valid:
-            self._failed(client)
-            log.warning("authentication failed for '%s' from %s", name, client)
+            log.warning("authentication failed for '%s' from %s", loggable(name), client)
             return None
+        self._succeeded(attempt)
         with self._lock:
             if len(self._remembered) >= REMEMBERED_CREDENTIALS:
                 self._remembered.clear()
             self._remembered[remembered] = name
         return name
 
-    def _cooling_down(self, client: str) -> bool:
+    def _admit(self, attempt: tuple[str, str]) -> bool:
+        """Counts the attempt as a failure before it is hashed; False while (address, user) is cooling down."""
+        now = time.monotonic()
         with self._lock:
-            failures = self._failures.get(client)
+            failures = self._failures.get(attempt)
+            if failures is not None and now - failures.since > COOLDOWN_SECONDS:
+                failures = None
             if failures is None:
+                if len(self._failures) >= TRACKED_FAILURES:
+                    self._failures = {k: f for k, f in self._failures.items() if now - f.since <= COOLDOWN_SECONDS}
+                failures = self._failures[attempt] = _Failures(since=now)
+            if failures.count >= FAILURES_BEFORE_COOLDOWN:
                 return False
-            if time.monotonic() - failures.since > COOLDOWN_SECONDS:
-                del self._failures[client]
-                return False
-            return failures.count >= FAILURES_BEFORE_COOLDOWN
-
-    def _failed(self, client: str) -> None:
-        with self._lock:
-            failures = self._failures.setdefault(client, _Failures(since=time.monotonic()))
             failures.count += 1
+            return True
+
+    def _succeeded(self, attempt: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(attempt, None)
+
+
+def loggable(name: str, limit: int = 64) -> str:
+    """A user name as it may go into a log line: control characters escaped (no forged lines), bounded."""
+    escaped = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."

@@ -48,6 +48,7 @@ class ServerConfig:
     max_upload_bytes: int = 20 * 1024 * 1024
     auth: list[str] = field(default_factory=list)  # "name:scrypt$..." from `momoshtrem hash-password`
     api_token: str = ""  # scrypt hash of a token for `Authorization: Bearer`
+    allowed_hosts: list[str] = field(default_factory=list)  # host names besides IPs and localhost, when auth is off
 
 
 @dataclass

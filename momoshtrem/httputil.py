@@ -18,12 +18,18 @@ def request_path(environ: dict) -> str:
 
 
 def unsafe_path_reason(path: str) -> str | None:
-    """Why a request path is refused outright, or None.
+    """Why a request path (PATH_INFO as WSGI gives it) is refused outright, or None.
 
     The share is virtual, so no path can reach the disk; still, a client that
     sends `..` segments or encoded separators is either confused or probing,
-    and a clear 400 beats a silently normalised answer.
+    and a clear 400 beats a silently normalised answer. A path that is not
+    UTF-8 (`%c0%ae`, `%ff`) names nothing here; WsgiDAV raised on it and the
+    client got no answer at all.
     """
+    try:
+        path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "the path is not UTF-8"
     if _ENCODED_SEPARATOR.search(path):
         return "encoded '/', '\\' or NUL in the path"
     if "\\" in path or "\x00" in path:

@@ -19,6 +19,7 @@ from cheroot import wsgi
 from momoshtrem.api.app import ApiApp, ApiContext
 from momoshtrem.auth import AuthGate, parse_users
 from momoshtrem.config import Config
+from momoshtrem.crosssite import CrossSiteGuard
 from momoshtrem.dav.app import build_dav_app
 from momoshtrem.dav.probes import ROOT_MARKERS
 from momoshtrem.httputil import plain_response, unsafe_path_reason
@@ -47,6 +48,9 @@ METRICS_PATH = "/metrics"
 # the backlog, and 1 % of requests took a 1 s SYN retry. Idle connections cost a socket in a selector, not a thread.
 KEEP_ALIVE_CONNECTIONS = 512
 LISTEN_BACKLOG = 128
+# cheroot reads request lines and headers of any size by default: a 16 MB URL was read, and echoed in its 404.
+# Browsers stop at 2 MB of URL; players and Finder send a few hundred bytes. Beyond it: 414 (or 413 for headers).
+MAX_REQUEST_HEADER_BYTES = 64 * 1024
 
 
 class _HttpServer(wsgi.Server):
@@ -126,7 +130,8 @@ class Server:
         routes = {API_PREFIX: api, UI_PREFIX: StatusPage(self.library, self.engine, self.streams),
                   METRICS_PATH: self.metrics.app}
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
-        self.app = RequestLog(self.auth, observers=[self.metrics.observe])
+        guarded = CrossSiteGuard(self.auth, config.server.allowed_hosts, check_host=not self.auth.enabled)
+        self.app = RequestLog(guarded, observers=[self.metrics.observe])
         self._httpd = _HttpServer(
             (config.server.host, config.server.port),
             self.app,
@@ -136,6 +141,7 @@ class Server:
             request_queue_size=LISTEN_BACKLOG,
         )
         self._httpd.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
+        self._httpd.max_request_header_size = MAX_REQUEST_HEADER_BYTES
         self._thread: threading.Thread | None = None
 
     def _open_content(self, node: FileNode) -> BinaryIO:
@@ -148,6 +154,7 @@ class Server:
         if not node.info_hash:
             return  # a marker file: no torrent behind it
         torrent = self.engine.activate(node.info_hash)
+        self.engine.check_file_on_disk(torrent, node.file_index)
         if torrent.user_paused:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
         if torrent.error:

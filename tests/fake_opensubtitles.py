@@ -59,6 +59,7 @@ class FakeOpenSubtitles:
     remaining: int = 20  # downloads left in the quota
     throttled: list[float] = field(default_factory=list)  # Retry-After of the next requests answered 429
     delay: float = 0.0  # seconds before every API answer
+    redirect_to: str | None = None  # answer every API request with a 307 there
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,8 @@ class FakeOpenSubtitles:
             return self._send_file(handler, url.path)
         if self.delay:
             time.sleep(self.delay)
+        if self.redirect_to:
+            return handler.send_json(307, {}, {"Location": self.redirect_to + handler.path})
         status, answer, headers = self._answer(handler, url.path, params, body)
         handler.send_json(status, answer, {"x-ratelimit-limit-second": "5", "x-ratelimit-remaining-second": "4",
                                            **headers})

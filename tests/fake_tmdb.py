@@ -72,6 +72,8 @@ class FakeTmdb:
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.rate_limited = False
+        self.redirect_to: str | None = None  # answer every request with a 302 there, query and all
+        self.echo_errors = False  # answer 500 with a status_message that repeats the request, key included
         fake = self
 
         class Handler(JsonHandler):
@@ -88,8 +90,12 @@ class FakeTmdb:
     def close(self) -> None:
         self.server.close()
 
-    def answer(self, raw_path: str, authorization: str | None) -> tuple[int, dict]:
+    def answer(self, raw_path: str, authorization: str | None) -> tuple:
         url = urlsplit(raw_path)
+        if self.redirect_to:
+            return 302, {}, {"Location": f"{self.redirect_to}{raw_path}"}
+        if self.echo_errors:
+            return 500, {"success": False, "status_code": 11, "status_message": f"Internal error for {raw_path}"}
         key = parse_qs(url.query).get("api_key", [None])[0]
         if key != API_KEY and authorization != f"Bearer eyJ{API_KEY}":
             return 401, {"success": False, "status_code": 7,

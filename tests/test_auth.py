@@ -19,6 +19,7 @@ from tests.helpers import RunningServer
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "t0ken-for-scripts-4f1c"
+BOB_PASSWORD = "bob's own password"
 DAV_METHODS = ("OPTIONS", "PROPFIND", "HEAD", "GET", "PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH",
                "LOCK", "UNLOCK", "POST")
 API_ROUTES = (("GET", "/api/health"), ("GET", "/api/movies"), ("POST", "/api/movies"), ("GET", "/api/shows"),
@@ -28,13 +29,13 @@ API_ROUTES = (("GET", "/api/health"), ("GET", "/api/movies"), ("POST", "/api/mov
 
 @pytest.fixture(scope="module")
 def hashes() -> dict[str, str]:
-    return {"alice": hash_secret(PASSWORD), "token": hash_secret(TOKEN)}
+    return {"alice": hash_secret(PASSWORD), "bob": hash_secret(BOB_PASSWORD), "token": hash_secret(TOKEN)}
 
 
 @pytest.fixture
 def guarded(config, hashes, caplog):
     caplog.set_level(logging.DEBUG)
-    config.server.auth = [f"alice:{hashes['alice']}"]
+    config.server.auth = [f"alice:{hashes['alice']}", f"bob:{hashes['bob']}"]
     config.server.api_token = hashes["token"]
     running = RunningServer(config)
     yield running
@@ -129,8 +130,44 @@ def test_password_guessing_is_cut_off_and_does_not_lock_out_a_signed_in_user(gua
     assert statuses == [401] * 100
     assert alice_statuses == [200] * 20
     # At most the first few guesses were hashed; the rest were refused during the cooldown.
-    assert guarded.server.auth.verifications - before <= FAILURES_BEFORE_COOLDOWN + 4
+    assert guarded.server.auth.verifications - before <= FAILURES_BEFORE_COOLDOWN
     assert COOLDOWN_SECONDS >= 30
+
+
+def test_guessing_one_users_password_never_refuses_another_users_correct_one(guarded):
+    for i in range(3 * FAILURES_BEFORE_COOLDOWN):
+        assert requests.get(guarded.url + "/api/movies", headers=basic("alice", f"guess{i}"),
+                            timeout=30).status_code == 401
+    # bob was never seen before, from the same address, while alice's name cools down.
+    assert requests.get(guarded.url + "/api/movies", headers=basic("bob", BOB_PASSWORD), timeout=30).status_code == 200
+    assert requests.get(guarded.url + "/api/movies", headers=basic("alice", PASSWORD), timeout=30).status_code == 401
+
+
+def test_a_parallel_flood_of_guesses_is_hashed_no_more_often_than_a_sequential_one(guarded):
+    before = guarded.server.auth.verifications
+    barrier = threading.Barrier(30)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        barrier.wait(30)
+        statuses.append(requests.get(guarded.url + "/api/movies", headers=basic("alice", f"flood{n}"),
+                                     timeout=120).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert statuses == [401] * 30
+    assert guarded.server.auth.verifications - before == FAILURES_BEFORE_COOLDOWN
+
+
+def test_a_user_name_cannot_forge_log_lines(guarded, caplog):
+    forged = "mallory\n2026-12-01 INFO momoshtrem.auth: authentication ok for 'admin'"
+    requests.get(guarded.url + "/api/movies", headers=basic(forged, "x"), timeout=30)
+    failures = [r.getMessage() for r in caplog.records if "authentication failed" in r.getMessage()]
+    assert failures and all("\n" not in message for message in failures)
+    assert any("mallory\\n2026" in message for message in failures)
 
 
 def test_hash_password_command_reads_stdin_and_prints_a_verifiable_hash():

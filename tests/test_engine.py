@@ -345,3 +345,42 @@ def test_stopping_the_server_wakes_a_blocked_reader_at_once(config, seeder, movi
     finally:
         if not stopped:
             server.stop()
+
+
+def test_a_seeder_back_on_its_address_after_a_long_absence_serves_the_waiting_reader(config, movie_torrent):
+    """Gone for 40 s while a reader waited (libtorrent stops dialling a peer after three failures), then back."""
+    config.torrent.read_timeout = 120
+    server = RunningServer(config)
+    first = Seeder(upload_rate=256 * 1024)  # slow: the read at 8 MiB cannot have been fetched before it leaves
+    port = first.port
+    try:
+        first.seed(movie_torrent)
+        assign_movie(server, {"source": first.magnet(movie_torrent)})
+        assert get(server, MOVIE, Range="bytes=0-99").status_code == 206
+        first.session = None  # the seeder process is gone: its port refuses connections
+        original = content(movie_torrent, "Big.Movie.2021.1080p", "Big.Movie.2021.1080p.mkv")
+        outcome: dict[str, object] = {}
+
+        def waiting_read() -> None:
+            response = requests.get(server.url + quote(MOVIE), headers={"Range": f"bytes={8 * MiB}-{8 * MiB + 999}"},
+                                    timeout=150)
+            outcome["content"], outcome["at"] = response.content, time.monotonic()
+
+        reader = threading.Thread(target=waiting_read)
+        reader.start()
+        absence = time.monotonic() + 40
+        while time.monotonic() < absence:
+            assert reader.is_alive()  # still waiting
+            reader.join(timeout=1)
+        back = Seeder(listen_interfaces=f"127.0.0.1:{port}")
+        try:
+            assert back.port == port
+            back.seed(movie_torrent)
+            returned = time.monotonic()
+            reader.join(timeout=60)
+            assert outcome.get("content") == original[8 * MiB:8 * MiB + 1000]
+            assert outcome["at"] - returned < 15, f"served {outcome['at'] - returned:.1f} s after the seeder returned"
+        finally:
+            back.close()
+    finally:
+        server.stop()

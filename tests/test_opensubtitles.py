@@ -438,3 +438,15 @@ def test_subs_commands(capsys, subs_server, opensubtitles, seeder, torrent_facto
     assert code == 0 and out.strip() == "deleted subtitle 1"
     code, out, err = cli("subs", "rm", "1")
     assert code == 1 and "no downloaded subtitle with id 1" in err
+
+
+def test_the_api_key_never_follows_a_redirect_to_another_host(subs_server, opensubtitles, seeder, torrent_factory):
+    movie_id = add_inception(subs_server, seeder, torrent_factory)
+    elsewhere = FakeOpenSubtitles(subtitles=catalogue(VIDEO_HASH))  # another port: another origin
+    try:
+        opensubtitles.redirect_to = elsewhere.root
+        answer = subs_server.api("GET", f"/api/movies/{movie_id}/subtitles/search?languages=en")
+        assert answer.status_code == 503 and "another host" in answer.json()["error"]
+        assert elsewhere.requests == []
+    finally:
+        elsewhere.close()

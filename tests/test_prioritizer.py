@@ -46,6 +46,15 @@ def test_large_file_gets_header_and_footer_on_open():
     assert 50 not in plan.priorities
 
 
+@pytest.mark.parametrize("header, footer", [(0, 0), (0, 5 * MiB), (10 * MiB, 0), (1, 1)])
+def test_header_and_footer_settings_of_zero_still_wait_for_the_first_and_last_piece(header, footer):
+    settings = StreamingSettings(header_priority_bytes=header, footer_priority_bytes=footer,
+                                 urgent_buffer_bytes=2 * MiB, readahead_bytes=16 * MiB, readahead_seconds=30)
+    p = prioritizer(100 * MiB, settings=settings)
+    assert set(p.base_plan().deadlines) == {0, 99}
+    assert p.plan([ReadWindow(0, 65536)]).waiting
+
+
 def test_known_index_replaces_the_guessed_footer_with_its_exact_range():
     p = prioritizer(100 * MiB)
     p.index = ContainerIndex("mp4", (ByteRange(90 * MiB + 10, 92 * MiB),), duration_seconds=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import quote
@@ -13,7 +14,10 @@ import libtorrent as lt
 import pytest
 import requests
 
-from tests.helpers import MadeTorrent, RunningServer, Seeder, ServeProcess, deterministic_bytes, make_torrent, wait_until
+from tests.helpers import (
+    LOOPBACK_ENV, MadeTorrent, RunningServer, Seeder, ServeProcess, deterministic_bytes, free_port, make_torrent,
+    wait_until,
+)
 
 MiB = 1024 * 1024
 PIECE = 64 * 1024
@@ -162,5 +166,110 @@ def test_a_full_disk_fails_reads_clearly_keeps_listing_and_recovers_when_space_r
         subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
         whole = requests.get(url, timeout=60)
         assert whole.status_code == 200 and whole.content == content_of(made)
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def library_disk(tmp_path):
+    """A tmpfs for the library database, made read-only later with a remount (root bypasses file modes)."""
+    mountpoint = tmp_path / "library-disk"
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mountpoint)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def test_a_library_that_cannot_be_written_answers_writes_with_503_and_recovers(tmp_path, library_disk):
+    env = {"MOMOSHTREM_LIBRARY_DATABASE": str(library_disk / "library.db"),
+           "MOMOSHTREM_TORRENT_DATA_DIR": str(tmp_path / "torrents")}
+    server = ServeProcess(tmp_path, env)
+    filler = library_disk / "filler"
+    try:
+        add_movie(server.url, "Kept", 2001)
+        with open(filler, "wb") as fill:  # the disk under the library fills up
+            try:
+                while True:
+                    fill.write(b"\0" * 65536)
+                    fill.flush()
+            except OSError:
+                pass
+        refused = [requests.post(server.url + "/api/movies", json={"title": f"Lost {n}", "year": 2002},
+                                 timeout=30) for n in range(40)]  # until SQLite needs a page it has no room for
+        assert {r.status_code for r in refused} <= {201, 503} and refused[-1].status_code == 503, refused[-1].text
+        assert "cannot be written" in refused[-1].json()["error"]
+        assert requests.get(server.url + "/api/movies", timeout=30).status_code == 200
+        filler.unlink()
+        assert requests.post(server.url + "/api/movies", json={"title": "Back", "year": 2003},
+                             timeout=30).status_code == 201
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
+def test_a_read_only_library_stops_the_start_with_one_line(tmp_path, library_disk):
+    env = {"MOMOSHTREM_LIBRARY_DATABASE": str(library_disk / "library.db"),
+           "MOMOSHTREM_TORRENT_DATA_DIR": str(tmp_path / "torrents")}
+    server = ServeProcess(tmp_path, env)
+    add_movie(server.url, "Kept", 2001)
+    server.stop()
+    subprocess.run(["mount", "-o", "remount,ro", str(library_disk)], check=True)
+    env["MOMOSHTREM_SERVER_PORT"] = str(free_port())
+    started = subprocess.run([sys.executable, "-m", "momoshtrem", "serve"], cwd=tmp_path, timeout=60,
+                             env={**os.environ, **LOOPBACK_ENV, **env}, capture_output=True, text=True)
+    assert started.returncode == 1
+    assert "Traceback" not in started.stderr, started.stderr
+    assert started.stderr.strip().splitlines()[-1].startswith("error: cannot start:"), started.stderr
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_data_lost_behind_the_server_is_downloaded_again(server, seeder, tmp_path, caplog, damage):
+    made = film(tmp_path / "content", "Lost.2005.mkv", 2 * MiB)
+    seeder.seed(made)
+    movie = add_movie(server.url, "Lost", 2005)
+    assert server.api("POST", f"/api/movies/{movie}/assign", json={"source": seeder.magnet(made)}).status_code == 200
+    url = movie_url(server.url, "Lost", 2005)
+    assert requests.get(url, timeout=60).content == content_of(made)  # all of it on disk now
+
+    torrent = server.server.engine.find(made.info_hash)
+    on_disk = torrent.save_path / "Lost.2005.mkv"
+    if damage == "delete":
+        on_disk.unlink()
+    else:
+        os.truncate(on_disk, MiB // 2)
+
+    whole = requests.get(url, timeout=60)
+    assert whole.status_code == 200 and whole.content == content_of(made)
+    tail = requests.get(url, headers={"Range": f"bytes={2 * MiB - 100}-"}, timeout=60)
+    assert tail.status_code == 206 and tail.content == content_of(made)[-100:]
+    assert "checking its files again" in caplog.text
+
+
+def test_corrupt_pieces_are_never_served_and_the_log_says_why_the_read_fails(config, seeder, tmp_path, caplog):
+    config.torrent.read_timeout = 3
+    made = film(tmp_path / "content", "Bad.2006.mkv", 1 * MiB)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(made.data)
+    params.save_path = str(made.root)
+    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    handle = seeder.session.add_torrent(params)  # checked, not seed mode: it serves what its disk holds
+    wait_until(lambda: handle.status().is_seeding, 30, "the seeder to check its data")
+    with open(made.root / "Bad.2006.mkv", "r+b") as data:  # then the disk goes bad under it
+        data.write(b"\0" * PIECE)
+    running = RunningServer(config)
+    try:
+        movie = add_movie(running.url, "Bad", 2006)
+        assert running.api("POST", f"/api/movies/{movie}/assign", json={"source": seeder.magnet(made)}).status_code == 200
+        answer = requests.get(movie_url(running.url, "Bad", 2006), headers={"Range": "bytes=0-99"}, timeout=30)
+        assert answer.status_code in (503, 504), answer.status_code  # nothing was sent, never the corrupt bytes
+        wait_until(lambda: "arrived corrupt" in caplog.text and "timed out" in caplog.text, 30,
+                   "the corrupt piece and the timeout to be logged")
+        timeout_lines = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()]
+        assert any("arrived corrupt" in line for line in timeout_lines), timeout_lines
     finally:
         running.stop()

@@ -10,6 +10,7 @@ import pytest
 from tests.dav import parse_multistatus
 from tests.fake_tmdb import API_KEY, FakeTmdb
 from tests.helpers import RunningServer
+from tests.loopback_http import JsonHandler, LoopbackServer
 
 
 @pytest.fixture
@@ -135,3 +136,30 @@ def test_unreachable_tmdb_is_a_503(config):
         assert response.status_code == 503 and "could not be reached" in response.json()["error"]
     finally:
         running.stop()
+
+
+class _Recorder(JsonHandler):
+    seen: list[tuple[str, dict]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        _Recorder.seen.append((self.path, dict(self.headers)))
+        self.send_json(200, {"id": 603, "title": "Elsewhere"})
+
+
+def test_a_redirect_to_another_host_is_not_followed_and_the_key_stays_home(tmdb_server, tmdb):
+    elsewhere = LoopbackServer(_Recorder)
+    try:
+        tmdb.redirect_to = elsewhere.root  # another port: another origin
+        response = tmdb_server.api("POST", "/api/movies", json={"tmdb_id": 603})
+        assert response.status_code == 503 and "another host" in response.json()["error"]
+        assert _Recorder.seen == []
+        assert tmdb_server.api("GET", "/api/movies").json() == []
+    finally:
+        elsewhere.close()
+
+
+def test_an_upstream_error_text_is_summarised_never_repeated(tmdb_server, tmdb):
+    tmdb.echo_errors = True
+    response = tmdb_server.api("POST", "/api/movies", json={"tmdb_id": 603})
+    assert response.status_code == 503 and response.json()["error"] == "TMDB answered HTTP 500"
+    assert API_KEY not in response.text

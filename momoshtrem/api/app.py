@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from momoshtrem import __version__
@@ -32,27 +33,42 @@ from momoshtrem.torrent.sources import SourceError, normalise_info_hash, parse_s
 
 log = logging.getLogger(__name__)
 
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+class _IdConverter(BaseConverter):
+    """Ids in paths: ASCII digits only (werkzeug's int also takes '１'), at most 18 of them (below 2^63)."""
+
+    regex = r"[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
 _ROUTES = Map(
     [
         Rule("/api/health", endpoint="health", methods=["GET"]),
         Rule("/api/movies", endpoint="list_movies", methods=["GET"]),
         Rule("/api/movies", endpoint="add_movie", methods=["POST"]),
-        Rule("/api/movies/<int:item_id>", endpoint="get_movie", methods=["GET"]),
-        Rule("/api/movies/<int:item_id>", endpoint="delete_movie", methods=["DELETE"]),
-        Rule("/api/movies/<int:item_id>/assign", endpoint="assign_movie", methods=["POST"]),
-        Rule("/api/movies/<int:item_id>/assign", endpoint="unassign_movie", methods=["DELETE"]),
+        Rule("/api/movies/<id:item_id>", endpoint="get_movie", methods=["GET"]),
+        Rule("/api/movies/<id:item_id>", endpoint="delete_movie", methods=["DELETE"]),
+        Rule("/api/movies/<id:item_id>/assign", endpoint="assign_movie", methods=["POST"]),
+        Rule("/api/movies/<id:item_id>/assign", endpoint="unassign_movie", methods=["DELETE"]),
         Rule("/api/shows", endpoint="list_shows", methods=["GET"]),
         Rule("/api/shows", endpoint="add_show", methods=["POST"]),
-        Rule("/api/shows/<int:item_id>", endpoint="get_show", methods=["GET"]),
-        Rule("/api/shows/<int:item_id>", endpoint="delete_show", methods=["DELETE"]),
-        Rule("/api/shows/<int:item_id>/assign", endpoint="assign_show", methods=["POST"]),
-        Rule("/api/episodes/<int:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
-        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles", endpoint="list_subtitles", methods=["GET"]),
-        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles", endpoint="download_subtitle",
+        Rule("/api/shows/<id:item_id>", endpoint="get_show", methods=["GET"]),
+        Rule("/api/shows/<id:item_id>", endpoint="delete_show", methods=["DELETE"]),
+        Rule("/api/shows/<id:item_id>/assign", endpoint="assign_show", methods=["POST"]),
+        Rule("/api/episodes/<id:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
+        Rule("/api/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="list_subtitles", methods=["GET"]),
+        Rule("/api/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="download_subtitle",
              methods=["POST"]),
-        Rule("/api/<any(movies, episodes):kind>/<int:item_id>/subtitles/search", endpoint="search_subtitles",
+        Rule("/api/<any(movies, episodes):kind>/<id:item_id>/subtitles/search", endpoint="search_subtitles",
              methods=["GET"]),
-        Rule("/api/subtitles/<int:subtitle_id>", endpoint="delete_subtitle", methods=["DELETE"]),
+        Rule("/api/subtitles/<id:subtitle_id>", endpoint="delete_subtitle", methods=["DELETE"]),
         Rule("/api/torrents", endpoint="list_torrents", methods=["GET"]),
         Rule("/api/torrents/<info_hash>", endpoint="get_torrent", methods=["GET"]),
         Rule("/api/torrents/<info_hash>", endpoint="remove_torrent", methods=["DELETE"]),
@@ -60,6 +76,7 @@ _ROUTES = Map(
         Rule("/api/torrents/<info_hash>/resume", endpoint="resume_torrent", methods=["POST"]),
     ],
     strict_slashes=False,
+    converters={"id": _IdConverter},
 )
 
 
@@ -78,6 +95,10 @@ class ApiApp:
         self.ctx = context
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not _buffer_chunked_body(
+                environ, self.ctx.max_upload_bytes):
+            return _error(413, f"the request body is larger than {self.ctx.max_upload_bytes} bytes")(
+                environ, start_response)
         request = Request(environ)
         request.max_content_length = self.ctx.max_upload_bytes
         request.max_form_memory_size = self.ctx.max_upload_bytes
@@ -296,6 +317,22 @@ def _error(status: int, message: str, details: dict | None = None) -> Response:
     return _json({"error": message, **(details or {})}, status=status)
 
 
+def _buffer_chunked_body(environ: dict, limit: int) -> bool:
+    """A chunked body (no Content-Length) read here, at most `limit` bytes, and handed on with its length.
+
+    werkzeug sees an empty body where the length is unknown, and once told the
+    stream ends by itself it cut the body at the limit (a 400 for broken JSON,
+    not a 413). False when the body is larger than `limit`.
+    """
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        return False
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    del environ["HTTP_TRANSFER_ENCODING"]
+    return True
+
+
 def _json_body(request: Request, allowed: set[str]) -> dict:
     if request.mimetype != "application/json":
         raise InvalidInput("send a JSON body with Content-Type: application/json")
@@ -303,6 +340,8 @@ def _json_body(request: Request, allowed: set[str]) -> dict:
         body = json.loads(request.get_data(cache=False) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise InvalidInput("the body is not valid JSON: nested too deep") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     unknown = sorted(set(body) - allowed)
@@ -311,11 +350,12 @@ def _json_body(request: Request, allowed: set[str]) -> dict:
     return body
 
 
-def _int_field(body: dict, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+def _int_field(body: dict, key: str, minimum: int | None = None, maximum: int = MAX_ID) -> int:
+    """A whole number in range; by default one SQLite can store (a larger one would fail as a 500 there)."""
     value = body.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput(f"'{key}' must be a whole number")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    if (minimum is not None and value < minimum) or value > maximum:
         raise InvalidInput(f"'{key}' is out of range")
     return value
 

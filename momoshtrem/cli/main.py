@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import os
+import sqlite3
 import sys
 from typing import Any, Sequence
 from urllib.parse import urlencode
@@ -58,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         server = Server(config)
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return 1
     server.serve_forever()

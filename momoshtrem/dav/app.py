@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
-from typing import Callable, Iterable
+import re
+from typing import Callable, Iterable, Iterator
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -27,6 +28,7 @@ from momoshtrem.requestlog import FILE_READ_KEY
 log = logging.getLogger(__name__)
 
 READ_METHODS = ("OPTIONS", "HEAD", "GET", "PROPFIND")
+MAX_BODY_BYTES = 64 * 1024  # Finder's largest PROPFIND body is under 1 KB
 _FINITE_DEPTH_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>\n'
     b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>\n'
@@ -46,6 +48,10 @@ class ShareGate:
                 start_response, "405 Method Not Allowed", f"The share is read-only: {method} is not allowed.\n",
                 [("Allow", ", ".join(READ_METHODS))],
             )
+        body_refused = _body_refusal(environ)
+        if body_refused:
+            return plain_response(start_response, body_refused, "A request body to the share is a few KB at most.\n",
+                                  [("Connection", "close")], method=method)
         if method == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").strip().lower() == "infinity":
             # RFC 4918 9.1: a server may refuse infinite depth with 403 and this precondition.
             start_response("403 Forbidden", [
@@ -53,6 +59,9 @@ class ShareGate:
                 ("Content-Length", str(len(_FINITE_DEPTH_BODY))),
             ])
             return [_FINITE_DEPTH_BODY]
+        for key in ("HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE"):
+            if key in environ and http_timestamp(environ[key]) is None:
+                del environ[key]  # RFC 9110 13.1.3-4: a date that is not a valid HTTP-date is ignored
         path = request_path(environ)
         if is_client_probe(path):
             return plain_response(start_response, "404 Not Found", "Not found.\n", method=method)
@@ -61,6 +70,13 @@ class ShareGate:
         if method in ("GET", "HEAD"):
             node = self._trees.tree().lookup(path)
             if isinstance(node, FileNode):
+                verdict = range_verdict(environ.get("HTTP_RANGE"), node.size)
+                if verdict == RANGE_IGNORED:
+                    del environ["HTTP_RANGE"]
+                elif verdict == RANGE_UNSATISFIABLE:
+                    return plain_response(start_response, "416 Range Not Satisfiable",
+                                          "The range lies outside the file.\n",
+                                          [("Content-Range", f"bytes */{node.size}")], method=method)
                 if not_modified(environ, node):
                     start_response("304 Not Modified", [("ETag", f'"{node.etag}"'),
                                                         ("Last-Modified", http_date(node.modified))])
@@ -73,7 +89,53 @@ class ShareGate:
                         log.warning("GET %s refused: %s", node.name, exc)
                         return plain_response(start_response, "503 Service Unavailable", f"{exc}\n",
                                               [("Retry-After", "30")])
-        return self._dav_app(environ, start_response)
+        return self._plain_errors(environ, start_response, method)
+
+    def _plain_errors(self, environ: dict, start_response: Callable, method: str) -> Iterable[bytes]:
+        """WsgiDAV's error pages name its version and repeat the path and the exception (a parser's text, a
+        16 MB URL): they become one plain line with the status alone. WsgiDAV starts its response when its
+        body is first iterated, so the first chunk is drawn here; a response under way is never touched."""
+        error: dict[str, str] = {}
+        drawn = False
+
+        def intercept(status: str, headers: list, exc_info=None) -> Callable:
+            html = any(k.lower() == "content-type" and v.startswith("text/html") for k, v in headers)
+            if not drawn and status[:1] in "45" and html:
+                error["status"] = status
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        body = self._dav_app(environ, intercept)
+        chunks = iter(body)
+        first = next(chunks, None)
+        drawn = True
+        if "status" not in error:
+            return _chained(first, chunks, body)
+        if hasattr(body, "close"):
+            body.close()
+        return plain_response(start_response, error["status"], f"{error['status']}.\n", method=method)
+
+
+def _chained(first: bytes | None, rest: Iterator[bytes], body: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        if first is not None:
+            yield first
+        yield from rest
+    finally:
+        if hasattr(body, "close"):
+            body.close()
+
+
+def _body_refusal(environ: dict) -> str | None:
+    """The status refusing a request body the share should not read: too large (a PROPFIND asks for a few
+    properties), or of unknown length. WsgiDAV would read a 400 MB body whole into memory; it is never read."""
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return "411 Length Required"
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "400 Bad Request"
+    return "413 Content Too Large" if length > MAX_BODY_BYTES else None
 
 
 def not_modified(environ: dict, node: FileNode) -> bool:
@@ -84,14 +146,43 @@ def not_modified(environ: dict, node: FileNode) -> bool:
     since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if not since or "HTTP_IF_NONE_MATCH" in environ or "HTTP_RANGE" in environ:
         return False
+    timestamp = http_timestamp(since)
+    return timestamp is not None and timestamp >= node.modified
+
+
+def http_timestamp(text: str) -> float | None:
+    """Seconds since the epoch of an HTTP-date, or None when it is not one (a year 99999999999 included)."""
     try:
-        return email.utils.parsedate_to_datetime(since).timestamp() >= node.modified
-    except (TypeError, ValueError):
-        return False
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
 
 
 def http_date(timestamp: int) -> str:
     return email.utils.formatdate(timestamp, usegmt=True)
+
+
+RANGE_USED, RANGE_IGNORED, RANGE_UNSATISFIABLE = "used", "ignored", "unsatisfiable"
+_BYTE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+def range_verdict(header: str | None, size: int) -> str:
+    """RFC 9110 14.1-14.2 for one range: a malformed one (`bytes=10-5`) is ignored (the whole file, 200);
+    one that selects no byte of the file (`bytes=-0`, a start past the end) is unsatisfiable (416).
+    WsgiDAV answered the first with the last 5 bytes and the second with an impossible Content-Range."""
+    if header is None:
+        return RANGE_USED
+    match = _BYTE_RANGE.match(header)
+    if match is None:
+        return RANGE_IGNORED
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return RANGE_IGNORED
+        return RANGE_UNSATISFIABLE if int(last) == 0 or size == 0 else RANGE_USED
+    if last and int(last) < int(first):
+        return RANGE_IGNORED
+    return RANGE_UNSATISFIABLE if int(first) >= size else RANGE_USED
 
 
 def first_range(header: str) -> str:

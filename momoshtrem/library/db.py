@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,29 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: all of it commits, or none of it does."""
+        """A write transaction: all of it commits, or none of it does.
+
+        A database that cannot be written (read-only file or directory, full
+        disk, I/O error) is a 503 naming SQLite's reason, not a 500: the
+        library is intact and the cause is outside the server.
+        """
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not _cannot_write(exc):
+                raise
+            log.error("the library database %s cannot be written: %s", self.path, exc)
+            raise Unavailable(f"the library database cannot be written ({exc}); nothing was changed") from None
         with self._generation_lock:
             self._generation += 1
 
@@ -95,4 +110,13 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (str(int(time.time())),))
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'created_at'").fetchone() is None:  # read-only files start
+            conn.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (str(int(time.time())),))
+
+
+_CANNOT_WRITE = ("readonly database", "disk i/o error", "database or disk is full", "unable to open database")
+
+
+def _cannot_write(error: sqlite3.OperationalError) -> bool:
+    message = str(error).lower()
+    return any(reason in message for reason in _CANNOT_WRITE)

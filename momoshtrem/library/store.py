@@ -10,11 +10,13 @@ import dataclasses
 import json
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from momoshtrem.library.db import Database
 from momoshtrem.library.downloaded import DownloadedSubtitles
 from momoshtrem.library.errors import Conflict, InvalidInput, NotFound
+from momoshtrem.library.naming import titled
 from momoshtrem.library.models import (Assignment, Episode, LibraryCounts, Movie, Season, Show, Subtitle,
                                        TorrentRecord)
 from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
@@ -386,11 +388,17 @@ class Library:
                 raise Conflict(f"a {kind} with TMDB id {tmdb_id} is already in the library (id {row['id']})")
         if title is None:
             return
-        row = conn.execute(
-            f"SELECT id FROM {table} WHERE title = ? COLLATE NOCASE AND year IS ?", (title, year)
-        ).fetchone()
-        if row:
-            raise Conflict(f"the {kind} '{title}' ({year}) is already in the library (id {row['id']})")
+        # Judged on the folder the share will show, as clients compare names (case-insensitively): "AMÉLIE",
+        # "Amélie:" and "Amélie?" all become "Amélie (2001)" or its case twin, and only one could be seen.
+        shown = titled(title, year)
+        if year is None:
+            candidates = conn.execute(f"SELECT id, title, year FROM {table}")
+        else:
+            candidates = conn.execute(f"SELECT id, title, year FROM {table} WHERE year IS ? OR year IS NULL", (year,))
+        for row in candidates:
+            if titled(row["title"], row["year"]).casefold() == shown.casefold():
+                raise Conflict(f"the {kind} '{title}' would show as '{shown}', like '{row['title']}' already in the "
+                               f"library (id {row['id']})")
 
     @staticmethod
     def _store_torrent(conn: sqlite3.Connection, meta: TorrentMeta) -> None:
@@ -445,11 +453,16 @@ class Library:
 
 
 def _clean_title(title: str) -> str:
-    if not isinstance(title, str) or not title.strip():
+    """NFC, no control characters (NUL, ESC, BEL reach terminals and logs), whitespace collapsed."""
+    if not isinstance(title, str):
         raise InvalidInput("a title is required")
     if len(title) > 500:
         raise InvalidInput("the title is longer than 500 characters")
-    return " ".join(title.split())
+    title = "".join(c for c in unicodedata.normalize("NFC", title) if unicodedata.category(c) != "Cc" or c.isspace())
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidInput("a title is required")
+    return title
 
 
 def _now() -> int:

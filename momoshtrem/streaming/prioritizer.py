@@ -133,7 +133,8 @@ class Prioritizer:
                 plan.want(piece, HIGH)
             plan.want(span.pieces[0], TOP, BASE_DEADLINE_MS)
             return plan
-        header = span.pieces_for(0, settings.header_priority_bytes)
+        # At least the first and the last piece, whatever the settings: every player's probe reads both ends.
+        header = span.pieces_for(0, max(settings.header_priority_bytes, 1))
         for piece in header:
             plan.want(piece, LOW)
         plan.want(header[0], TOP, BASE_DEADLINE_MS)
@@ -143,8 +144,8 @@ class Prioritizer:
                 for piece in span.pieces_for(byte_range.start, byte_range.length):
                     plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
         else:
-            footer_start = span.size - settings.footer_priority_bytes
-            footer = span.pieces_for(footer_start, settings.footer_priority_bytes)
+            footer_bytes = max(settings.footer_priority_bytes, 1)
+            footer = span.pieces_for(span.size - footer_bytes, footer_bytes)
             for piece in footer:
                 plan.want(piece, LOW)
             # Where an MP4's moov or an MKV's Cues usually are; after the header, which every player reads first.

@@ -15,12 +15,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import requests
 
 from momoshtrem import __version__
 from momoshtrem.library.errors import LibraryError, Unavailable
 from momoshtrem.redact import redact_in_logs
+from momoshtrem.upstream import RedirectedAway, request_same_origin
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +195,12 @@ class OpenSubtitlesClient:
             if pause > 0:
                 time.sleep(pause)
             try:
-                return self._session.request(method, self._base_url + path, timeout=self._timeout, **kwargs)
+                return request_same_origin(self._session, method, self._base_url + path, timeout=self._timeout,
+                                           **kwargs)
+            except RedirectedAway as exc:
+                log.warning("OpenSubtitles %s: %s; not followed", what, exc)
+                raise Unavailable("OpenSubtitles redirected the request to another host; check "
+                                  "opensubtitles.base_url") from None
             except requests.Timeout:
                 raise Unavailable(f"OpenSubtitles did not answer the {what} within {self._timeout:.0f} s") from None
             except requests.RequestException as exc:
@@ -231,27 +238,28 @@ def _json(response: requests.Response) -> dict:
     return body
 
 
-def _message(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.reason or ""
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("errors") or ""
-        return " ".join(message) if isinstance(message, list) else str(message)
-    return ""
-
-
 def _error_for(response: requests.Response, what: str) -> LibraryError:
-    status, message = response.status_code, _message(response).strip()
+    """The error to show, from the status alone: OpenSubtitles' own text is not repeated (it may echo a key)."""
+    status = response.status_code
     if status == 406 and what == "download":
-        return RateLimited(f"the OpenSubtitles download quota is spent: {message}")
+        renewed = _quota_reset(response)
+        when = f"; it is renewed at {renewed}" if renewed else ""
+        return RateLimited(f"the OpenSubtitles download quota is spent{when}")
     if status == 401:
         refused = "username or password" if what == "login" else "API key"
-        return Unavailable(f"OpenSubtitles refused the configured {refused}: {message}")
+        return Unavailable(f"OpenSubtitles refused the configured {refused} (HTTP 401)")
     if status == 429:
         return RateLimited(f"OpenSubtitles' rate limit was reached; try again in {_retry_after(response):.0f} s")
-    return Unavailable(f"OpenSubtitles answered the {what} with HTTP {status}: {message}")
+    return Unavailable(f"OpenSubtitles answered the {what} with HTTP {status}")
+
+
+def _quota_reset(response: requests.Response) -> str | None:
+    """`reset_time_utc` of a spent quota as `YYYY-MM-DD HH:MM:SS UTC`, when it is a real timestamp."""
+    try:
+        value = response.json().get("reset_time_utc")
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, AttributeError, TypeError):
+        return None
 
 
 def _retry_after(response: requests.Response) -> float:

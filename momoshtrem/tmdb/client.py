@@ -14,6 +14,7 @@ import requests
 from momoshtrem.library.errors import InvalidInput, NotFound, Unavailable
 from momoshtrem.library.store import NewEpisode, NewSeason
 from momoshtrem.redact import redact_in_logs
+from momoshtrem.upstream import RedirectedAway, request_same_origin
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,11 @@ class TmdbClient:
         if not self._api_key.startswith("eyJ"):
             params["api_key"] = self._api_key
         try:
-            response = self._session.get(self._base_url + path, params=params, timeout=self._timeout)
+            response = request_same_origin(self._session, "GET", self._base_url + path, params=params,
+                                           timeout=self._timeout)
+        except RedirectedAway as exc:
+            log.warning("TMDB request for %s: %s; not followed", what, exc)
+            raise Unavailable("TMDB redirected the request to another host; check tmdb.base_url") from None
         except requests.RequestException as exc:
             log.warning("TMDB request for %s failed: %s", what, type(exc).__name__)
             raise Unavailable(f"TMDB could not be reached ({type(exc).__name__})") from None
@@ -83,21 +88,14 @@ class TmdbClient:
                 return response.json()
             except ValueError:
                 raise Unavailable("TMDB answered with something that is not JSON") from None
-        message = _status_message(response)
+        # TMDB's own status_message is not repeated: an upstream's text is not ours to show (it may echo the key).
         if response.status_code == 404:
             raise NotFound(f"TMDB has no {what}")
         if response.status_code == 401:
-            raise Unavailable(f"TMDB refused the configured API key: {message}")
+            raise Unavailable("TMDB refused the configured API key (HTTP 401)")
         if response.status_code == 429:
             raise Unavailable("TMDB's rate limit was reached; try again in a few seconds")
-        raise Unavailable(f"TMDB answered {response.status_code}: {message}")
-
-
-def _status_message(response: requests.Response) -> str:
-    try:
-        return str(response.json().get("status_message", ""))
-    except ValueError:
-        return response.reason or ""
+        raise Unavailable(f"TMDB answered HTTP {response.status_code}")
 
 
 def _year(date: str | None) -> int | None:

@@ -33,14 +33,21 @@ class ActiveTorrent:
         self.peer_hints: list[tuple[str, int]] = []  # from the magnet it was assigned by
         self.wanted_by: set[int] = set()  # ids of the file streams that currently want pieces
         self.last_peer_refresh = 0.0
+        self.rechecking = False  # its files are being checked again because data went missing on disk
+        self.hash_failures = 0  # pieces that arrived corrupt (and were thrown away)
 
     def refresh_have(self) -> None:
-        """Re-read which pieces we have (after adding or checking): events only tell what changes."""
+        """Re-read which pieces we have (after adding or checking): events only tell what changes.
+
+        After a recheck the bits are mirrored, lost pieces included; otherwise
+        they only grow, so a piece-finished event racing this read is never undone.
+        """
         pieces = self.handle.status(lt.status_flags_t.query_pieces).pieces
         with self.cond:
+            mirror, self.rechecking = self.rechecking, False
             for index, have in enumerate(pieces):
-                if have:
-                    self.have[index] = 1
+                if have or mirror:
+                    self.have[index] = 1 if have else 0
             self.cond.notify_all()
 
     def waiting_for_peers(self) -> bool:

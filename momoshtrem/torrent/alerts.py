@@ -26,6 +26,14 @@ class PieceFinished:
 
 
 @dataclass(frozen=True)
+class HashFailed:
+    """A piece arrived corrupt and was thrown away (libtorrent bans a peer that keeps sending such)."""
+
+    info_hash: str
+    piece: int
+
+
+@dataclass(frozen=True)
 class MetadataReceived:
     info_hash: str
 
@@ -77,6 +85,7 @@ def _error_message(alert: Any) -> str:
 # libtorrent alert class name -> function copying it into an event.
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "piece_finished_alert": lambda a: PieceFinished(_hash_of(a), int(a.piece_index)),
+    "hash_failed_alert": lambda a: HashFailed(_hash_of(a), int(a.piece_index)),
     "metadata_received_alert": lambda a: MetadataReceived(_hash_of(a)),
     "torrent_checked_alert": lambda a: TorrentChecked(_hash_of(a)),
     "torrent_error_alert": lambda a: TorrentFailed(_hash_of(a), _error_message(a)),

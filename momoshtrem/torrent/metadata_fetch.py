@@ -31,6 +31,7 @@ class _Fetch:
         self.peer_hints = peer_hints
         self.started = time.monotonic()
         self.done = threading.Event()
+        self.waiters = 0  # assignments waiting on it; the last one to leave removes the torrent
 
 
 class MetadataFetches:
@@ -61,15 +62,8 @@ class MetadataFetches:
                 return known
             fetch = self._fetches.get(info_hash)
             if fetch is None:
-                params = lt.parse_magnet_uri(source.uri)
-                params.save_path = str(self._storage_root / info_hash)
-                params.trackers = merge_trackers(params.trackers, self._config.default_trackers)
-                params.flags |= lt.torrent_flags.upload_mode  # metadata only: no payload
-                params.flags &= ~lt.torrent_flags.auto_managed
-                params.flags &= ~lt.torrent_flags.paused
-                fetch = _Fetch(self._session.add_torrent(params), list(params.peers))
-                self._fetches[info_hash] = fetch
-                log.info("fetching metadata for %s", info_hash)
+                fetch = self._start(source)
+            fetch.waiters += 1
         try:
             arrived = fetch.done.wait(timeout)
             if self._stopping.is_set():
@@ -83,11 +77,30 @@ class MetadataFetches:
             return _metadata_from(fetch.handle, source)
         finally:
             with self._lock:
-                owner = self._fetches.get(info_hash) is fetch
-                if owner:
+                fetch.waiters -= 1
+                last = fetch.waiters == 0 and self._fetches.get(info_hash) is fetch
+                if last:
                     del self._fetches[info_hash]
-            if owner:
+            if last:
                 self._removals.remove_and_wait(fetch.handle, info_hash)
+
+    def _start(self, source: MagnetSource) -> _Fetch:
+        """Adds the magnet's torrent in upload mode; called with the lock held, the torrent not in the session."""
+        info_hash = source.info_hash
+        params = lt.parse_magnet_uri(source.uri)
+        params.save_path = str(self._storage_root / info_hash)
+        params.trackers = merge_trackers(params.trackers, self._config.default_trackers)
+        params.flags |= lt.torrent_flags.upload_mode  # metadata only: no payload
+        params.flags &= ~lt.torrent_flags.auto_managed
+        params.flags &= ~lt.torrent_flags.paused
+        if str(params.info_hashes.v1) != info_hash:
+            # Never add (and later remove) a torrent other than the one asked for: libtorrent would hand back the
+            # handle of a torrent already streaming, and removing it at the end would cut that stream.
+            raise LibraryError(f"the magnet's info-hash is {params.info_hashes.v1}, not {info_hash}")
+        fetch = _Fetch(self._session.add_torrent(params), list(params.peers))
+        self._fetches[info_hash] = fetch
+        log.info("fetching metadata for %s", info_hash)
+        return fetch
 
     def progress(self, info_hash: str) -> tuple[float, int] | None:
         """(seconds waited, peers found) while metadata is being fetched, else None."""

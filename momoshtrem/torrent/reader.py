@@ -83,12 +83,23 @@ class TorrentReader(io.RawIOBase):
         size = remaining if size is None or size < 0 else min(size, remaining)
         if size <= 0:
             return b""
-        size = self._wait_for_first_piece(self._position, size)
-        data = os.pread(self._file_descriptor(), size, self._position)
-        if len(data) != size:
-            raise ReadError(f"{self.file.path}: expected {size} bytes at {self._position}, the disk had {len(data)}")
-        self._position += len(data)
-        return data
+        for attempt in (1, 2):
+            ready = self._wait_for_first_piece(self._position, size)
+            data = self._read_from_disk(ready)
+            if len(data) == ready:
+                self._position += len(data)
+                return data
+            if attempt == 1:  # deleted or truncated behind our back: check the files, wait for the pieces anew
+                self._manager.recheck(self._torrent, f"'{self.file.path}' has {len(data)} of {ready} bytes at "
+                                                     f"{self._position} on disk")
+                self._close_file()  # libtorrent may write the pieces into a new file at the same path
+        raise ReadError(f"{self.file.path}: expected {ready} bytes at {self._position}, the disk had {len(data)}")
+
+    def _read_from_disk(self, size: int) -> bytes:
+        try:
+            return os.pread(self._file_descriptor(), size, self._position)
+        except FileNotFoundError:
+            return b""
 
     def close(self) -> None:
         if self.closed:
@@ -98,10 +109,13 @@ class TorrentReader(io.RawIOBase):
             self._closing = True
             torrent.open_readers -= 1
             torrent.cond.notify_all()  # a read blocked in another thread gives up now
+        self._close_file()
+        super().close()
+
+    def _close_file(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        super().close()
 
     # -- waiting for pieces --------------------------------------------------------
 
@@ -165,9 +179,11 @@ class TorrentReader(io.RawIOBase):
 
     def _timed_out(self, start: int, length: int, missing: list[int]) -> ReadTimeout:
         peers = self._torrent.handle.status().num_peers
+        corrupt = self._torrent.hash_failures
+        why = f"; {corrupt} pieces arrived corrupt (a peer sent bad data and may be banned)" if corrupt else ""
         error = ReadTimeout(
             f"read of '{self.file.path}' bytes {start}-{start + length - 1} timed out after {self._timeout:.0f} s: "
-            f"{len(missing)} pieces missing (first {missing[0]}), {peers} peers connected"
+            f"{len(missing)} pieces missing (first {missing[0]}), {peers} peers connected{why}"
         )
         log.error("%s (torrent %s)", error, self._torrent.info_hash)
         return error

@@ -29,6 +29,7 @@ from momoshtrem.library.errors import LibraryError, NotFound, Unavailable
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.alerts import (
     AlertPump,
+    HashFailed,
     MetadataReceived,
     PieceFinished,
     ResumeDataFailed,
@@ -84,6 +85,7 @@ class SessionManager:
         self._pump.on(PieceFinished, self._on_piece_finished)
         self._pump.on(TorrentChecked, self._on_checked)
         self._pump.on(TorrentFailed, self._on_failed)
+        self._pump.on(HashFailed, self._on_hash_failed)
         self._pump.on(MetadataReceived, self.fetches.on_metadata)
         self._pump.on(ResumeDataSaved, self._on_resume_saved)
         self._pump.on(ResumeDataFailed, self._resume.on_failed)
@@ -194,17 +196,21 @@ class SessionManager:
     def refresh_peers_if_starving(self, torrent: ActiveTorrent) -> None:
         """A reader is waiting and no peer is connected: look for the swarm again.
 
-        libtorrent stops retrying a peer after a few failed connections, so a
-        swarm that vanished and came back is found only by announcing again and
-        by re-offering the magnet's peer hints. At most every few seconds.
+        libtorrent stops dialling a peer after a few failed connections (three,
+        measured: after 5 s of a seeder being away, it was never dialled again,
+        and a seeder back on its address an hour later stayed unused). A peer
+        offered again by a tracker gets one more try, so the magnet's peers are
+        offered as a tracker's would be, and the trackers and DHT are asked
+        again. At most every few seconds, so a dead peer costs one refused
+        connection now and then.
         """
         now = time.monotonic()
         if now - torrent.last_peer_refresh < PEER_REFRESH_SECONDS or torrent.handle.status().num_peers:
             return
         torrent.last_peer_refresh = now
-        log.info("torrent %s has no peers while a reader waits: announcing again", torrent.info_hash)
+        log.info("torrent %s has no peers while a reader waits: looking for its swarm again", torrent.info_hash)
         for endpoint in torrent.peer_hints:
-            torrent.handle.connect_peer(endpoint)
+            torrent.handle.connect_peer(endpoint, lt.peer_info.tracker)
         torrent.handle.force_reannounce()
         if self.config.enable_dht:
             torrent.handle.force_dht_announce()
@@ -233,6 +239,33 @@ class SessionManager:
         except OSError:
             return None
         return data if len(data) == length else None
+
+    def check_file_on_disk(self, torrent: ActiveTorrent, file_index: int) -> None:
+        """Before a GET: a file shorter on disk than the pieces we hold (deleted or truncated behind our back)
+        has its torrent checked again, so the lost pieces are fetched anew instead of failing every read."""
+        file = torrent.meta.files[file_index]
+        span = FileSpan(file.offset, file.size, torrent.meta.piece_length)
+        with torrent.cond:
+            held = [p for p in span.pieces if torrent.have[p]]
+        if not held:
+            return
+        try:
+            on_disk = (torrent.save_path / file.path).stat().st_size
+        except OSError:
+            on_disk = -1
+        if on_disk < span.piece_end(held[-1]):
+            self.recheck(torrent, f"'{file.path}' is {'missing' if on_disk < 0 else 'shorter'} on disk")
+
+    def recheck(self, torrent: ActiveTorrent, reason: str) -> None:
+        """Forget which pieces we have and let libtorrent check the files: what is gone is downloaded again."""
+        with torrent.cond:
+            if torrent.rechecking:
+                return
+            torrent.rechecking = True
+            torrent.have[:] = bytes(len(torrent.have))
+        log.error("torrent %s: %s; checking its files again, lost pieces will be downloaded anew",
+                  torrent.info_hash, reason)
+        torrent.handle.force_recheck()
 
     def set_wanted(self, torrent: ActiveTorrent, stream_id: int, wants: bool) -> None:
         """Call before a stream's priorities drop to nothing: the torrent is paused once nobody wants a piece.
@@ -353,6 +386,14 @@ class SessionManager:
                     torrent.error = event.message
                     torrent.error_since = time.monotonic()
                 torrent.cond.notify_all()
+
+    def _on_hash_failed(self, event: HashFailed) -> None:
+        log.warning("torrent %s: piece %d arrived corrupt and was thrown away; a peer sends bad data",
+                    event.info_hash, event.piece)
+        torrent = self.find(event.info_hash)
+        if torrent is not None:
+            with torrent.cond:
+                torrent.hash_failures += 1
 
     def _on_resume_saved(self, event: ResumeDataSaved) -> None:
         self._resume.on_saved(event, still_in_session=self.find(event.info_hash) is not None)

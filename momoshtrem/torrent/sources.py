@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 
 class SourceError(ValueError):
@@ -30,21 +30,34 @@ _BASE32 = re.compile(r"^[A-Za-z2-7]{32}$")
 
 
 def parse_source(text: str) -> MagnetSource:
-    """Accept `magnet:?xt=urn:btih:<hex or base32>...` or a bare 40-hex info-hash."""
+    """Accept `magnet:?xt=urn:btih:<hex or base32>...` or a bare 40-hex info-hash.
+
+    The magnet is rebuilt in one canonical spelling (scheme in lower case, no
+    fragment, exactly one `xt=urn:btih:` topic, hex), because libtorrent parses
+    the stored URI again: its info-hash must be the one checked here. A magnet
+    naming two different btih hashes is refused: libtorrent would take the last,
+    and a user cannot tell which torrent they meant.
+    """
     if not isinstance(text, str) or not text.strip():
         raise SourceError("the source is empty: give a magnet URI or a 40-hex info-hash")
     text = text.strip()
     if not text.lower().startswith("magnet:"):
-        return MagnetSource(info_hash=normalise_info_hash(text), uri=f"magnet:?xt=urn:btih:{normalise_info_hash(text)}")
-    query = parse_qs(urlsplit(text).query)
-    topics = [t for t in query.get("xt", []) if t.lower().startswith("urn:btih:")]
-    if not topics:
-        if any(t.lower().startswith("urn:btmh:") for t in query.get("xt", [])):
+        info_hash = normalise_info_hash(text)
+        return MagnetSource(info_hash=info_hash, uri=f"magnet:?xt=urn:btih:{info_hash}")
+    pairs = parse_qsl(urlsplit(text).query, keep_blank_values=True)
+    topics = [value for key, value in pairs if key == "xt"]
+    hashes = {normalise_info_hash(t[len("urn:btih:"):]) for t in topics if t.lower().startswith("urn:btih:")}
+    if not hashes:
+        if any(t.lower().startswith("urn:btmh:") for t in topics):
             raise SourceError("v2-only magnets (urn:btmh) are not supported: the magnet needs a urn:btih info-hash")
         raise SourceError("the magnet URI has no 'xt=urn:btih:' info-hash")
-    info_hash = normalise_info_hash(topics[0][len("urn:btih:"):])
-    names = query.get("dn")
-    return MagnetSource(info_hash=info_hash, uri=text, display_name=names[0] if names else None)
+    if len(hashes) > 1:
+        raise SourceError(f"the magnet names {len(hashes)} different info-hashes; give a magnet for one torrent")
+    info_hash = hashes.pop()
+    rest = [(key, value) for key, value in pairs if key != "xt"]
+    uri = f"magnet:?xt=urn:btih:{info_hash}" + "".join(f"&{quote(key, safe='.')}={quote(value, safe=':/')}" for key, value in rest)
+    names = [value for key, value in rest if key == "dn"]
+    return MagnetSource(info_hash=info_hash, uri=uri, display_name=names[0] if names else None)
 
 
 def normalise_info_hash(text: str) -> str:
