@@ -7,7 +7,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote
 
 import libtorrent as lt
@@ -121,19 +123,27 @@ def _post_ignoring_errors(url: str, body: dict) -> None:
         pass  # the server was killed under it: that is the point
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB tmpfs for the torrent data, grown later with a remount: a real ENOSPC, then space again."""
-    mountpoint = tmp_path / "small-disk"
+@contextmanager
+def tmpfs(mountpoint: Path, size: str) -> Iterator[Path]:
+    """A real small disk (ENOSPC when full; remountable read-only or larger), unmounted afterwards."""
     mountpoint.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mountpoint
-    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs for the torrent data, grown later with a remount: a real ENOSPC, then space again."""
+    with tmpfs(tmp_path / "small-disk", "1m") as mountpoint:
+        yield mountpoint
 
 
 def test_a_full_disk_fails_reads_clearly_keeps_listing_and_recovers_when_space_returns(
@@ -172,17 +182,9 @@ def test_a_full_disk_fails_reads_clearly_keeps_listing_and_recovers_when_space_r
 
 @pytest.fixture
 def library_disk(tmp_path):
-    """A tmpfs for the library database, made read-only later with a remount (root bypasses file modes)."""
-    mountpoint = tmp_path / "library-disk"
-    mountpoint.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mountpoint
-    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+    """A tmpfs for the library database: filled up, or remounted read-only (root bypasses file modes)."""
+    with tmpfs(tmp_path / "library-disk", "16m") as mountpoint:
+        yield mountpoint
 
 
 def test_a_library_that_cannot_be_written_answers_writes_with_503_and_recovers(tmp_path, library_disk):
