@@ -62,6 +62,7 @@ class _EngineCollector(Collector):
             ("read_timeouts", "Reads that gave up after torrent.read_timeout"),
             ("read_errors", "Reads that failed otherwise (torrent error, cancelled)"),
             ("seeks", "Reads that jumped away from where the reader's last read ended"),
+            ("refused_reads", "GETs answered 503 because too many reads already waited for pieces"),
         ):
             yield CounterMetricFamily(f"momoshtrem_{name}", help_text, value=stats[name])
 

@@ -36,7 +36,7 @@ from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
-from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
+from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, WaitingReadsBound
 from momoshtrem.ui.app import UI_PREFIX, StatusPage
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class Server:
         self.library = Library(self.db)
         self.trees = TreeCache(self.library, ROOT_MARKERS)
         self.engine = SessionManager(
-            config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source)
+            config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source),
+            max_waiting_reads=waiting_reads_bound(config.server.threads),
         )
         tmdb = None
         if config.tmdb.api_key:
@@ -149,16 +150,20 @@ class Server:
             return open(self.subtitle_files.path(node.stored_path), "rb")
         return self.streams.open(node.info_hash, node.file_index)
 
-    def _ready_for_reading(self, node: FileNode) -> None:
-        """Add the torrent before the GET's headers go out, so a failure can still be a 503."""
+    def _ready_for_reading(self, node: FileNode, start: int) -> Callable[[], None] | None:
+        """Add the torrent before the GET's headers go out, so a failure can still be a 503.
+
+        Returns the release of the GET's place among the reads that may wait, if it took one.
+        """
         if not node.info_hash:
-            return  # a marker file: no torrent behind it
+            return None  # a marker file: no torrent behind it
         torrent = self.engine.activate(node.info_hash)
         self.engine.check_file_on_disk(torrent, node.file_index)
         if torrent.user_paused:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
         if torrent.error:
             raise Unavailable(f"the torrent of '{node.name}' stopped: {torrent.error}")
+        return self.engine.reserve_first_wait(torrent, node.file_index, start)
 
     @property
     def port(self) -> int:
@@ -201,6 +206,11 @@ class Server:
         stop.wait()
         log.info("shutting down")
         self.stop()
+
+
+def waiting_reads_bound(threads: int) -> WaitingReadsBound:
+    """Half the workers may wait on swarms, a quarter on one torrent: the rest always list, HEAD and answer the API."""
+    return WaitingReadsBound(total=max(threads // 2, 1), per_torrent=max(threads // 4, 1))
 
 
 def _opensubtitles_client(config: Config) -> OpenSubtitlesClient | None:

@@ -384,3 +384,39 @@ def test_a_seeder_back_on_its_address_after_a_long_absence_serves_the_waiting_re
             back.close()
     finally:
         server.stop()
+
+
+def test_readers_of_a_dead_swarm_beyond_the_bound_get_a_quick_503_while_listings_answer(config, seeder,
+                                                                                        movie_torrent):
+    config.server.threads = 8  # at most 4 reads wait on swarms (2 on one torrent); the rest always answer
+    config.torrent.read_timeout = 8
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        seeder.stop_seeding(movie_torrent)  # every read of a missing piece now waits the whole read_timeout
+        answers: list[tuple[int, float, str | None]] = []
+
+        def read_at(offset: int) -> None:
+            started = time.monotonic()
+            try:
+                response = requests.get(server.url + quote(MOVIE), headers={"Range": f"bytes={offset}-{offset + 99}"},
+                                        timeout=60)
+                answers.append((response.status_code, time.monotonic() - started, response.headers.get("Retry-After")))
+            except requests.RequestException:
+                answers.append((0, time.monotonic() - started, None))
+
+        readers = [threading.Thread(target=read_at, args=(n * MiB,)) for n in range(1, 7)]
+        for reader in readers:
+            reader.start()
+        wait_until(lambda: len([a for a in answers if a[0] == 503]) >= 4, 10, "the reads beyond the bound to be refused")
+        started = time.monotonic()
+        listing = server.dav("PROPFIND", "/Movies/", headers={"Depth": "1"})
+        assert listing.status_code == 207 and time.monotonic() - started < 5
+        for reader in readers:
+            reader.join(timeout=60)
+        refused = [a for a in answers if a[0] == 503]
+        assert len(refused) == 4 and all(seconds < 5 and retry == "5" for _, seconds, retry in refused), answers
+        assert server.server.engine.read_stats.refused_reads == 4
+    finally:
+        server.stop()

@@ -36,7 +36,7 @@ _FINITE_DEPTH_BODY = (
 
 
 class ShareGate:
-    def __init__(self, dav_app: Callable, trees: TreeCache, before_get: Callable[[FileNode], None]) -> None:
+    def __init__(self, dav_app: Callable, trees: TreeCache, before_get: Callable[[FileNode, int], Callable[[], None] | None]) -> None:
         self._dav_app = dav_app
         self._trees = trees
         self._before_get = before_get
@@ -84,11 +84,16 @@ class ShareGate:
                 if method == "GET":
                     environ[FILE_READ_KEY] = True
                     try:
-                        self._before_get(node)
+                        release = self._before_get(node, range_start(environ.get("HTTP_RANGE"), node.size))
                     except LibraryError as exc:
                         log.warning("GET %s refused: %s", node.name, exc)
                         return plain_response(start_response, "503 Service Unavailable", f"{exc}\n",
-                                              [("Retry-After", "30")])
+                                              [("Retry-After", str(getattr(exc, "retry_after", 30)))])
+                    try:
+                        return self._plain_errors(environ, start_response, method)
+                    finally:
+                        if release is not None:
+                            release()  # the first read is over (the first chunk is drawn in there)
         return self._plain_errors(environ, start_response, method)
 
     def _plain_errors(self, environ: dict, start_response: Callable, method: str) -> Iterable[bytes]:
@@ -185,6 +190,15 @@ def range_verdict(header: str | None, size: int) -> str:
     return RANGE_UNSATISFIABLE if int(first) >= size else RANGE_USED
 
 
+def range_start(header: str | None, size: int) -> int:
+    """Where a (valid: see range_verdict) Range header starts reading; 0 without one."""
+    match = _BYTE_RANGE.match(header or "")
+    if match is None:
+        return 0
+    first, last = match.groups()
+    return int(first) if first else max(size - int(last), 0)
+
+
 def first_range(header: str) -> str:
     """`bytes=0-99,200-299` -> `bytes=0-99`: players ask for what they need first."""
     unit, _, ranges = header.partition("=")
@@ -192,7 +206,7 @@ def first_range(header: str) -> str:
 
 
 def build_dav_app(
-    trees: TreeCache, open_content: ContentOpener, before_get: Callable[[FileNode], None], block_size: int
+    trees: TreeCache, open_content: ContentOpener, before_get: Callable[[FileNode, int], Callable[[], None] | None], block_size: int
 ) -> ShareGate:
     # WsgiDAV warns at construction about write access and SSL, which do not apply to a read-only share.
     logging.getLogger("wsgidav.wsgidav_app").setLevel(logging.ERROR)

@@ -27,4 +27,11 @@ class Unavailable(LibraryError):
     """A service the request needs is not there (TMDB without a key, the torrent engine)."""
 
     status = 503
+    retry_after = 30  # seconds, for the share's Retry-After
+
+
+class Busy(Unavailable):
+    """Too many requests already wait on the swarm: a client should come back in a moment, not queue."""
+
+    retry_after = 5
 

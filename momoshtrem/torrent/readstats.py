@@ -18,6 +18,7 @@ class ReadStats:
     read_timeouts: int = 0
     read_errors: int = 0  # failed reads other than timeouts (cancelled, torrent error, disk)
     seeks: int = 0  # reads that did not continue where the reader's last one ended
+    refused_reads: int = 0  # GETs answered 503 because too many reads already waited for pieces
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **amounts: float) -> None:

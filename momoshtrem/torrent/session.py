@@ -19,13 +19,14 @@ import os
 import shutil
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import libtorrent as lt
 
 from momoshtrem.config import TorrentConfig
-from momoshtrem.library.errors import LibraryError, NotFound, Unavailable
+from momoshtrem.library.errors import Busy, LibraryError, NotFound, Unavailable
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.alerts import (
     AlertPump,
@@ -64,9 +65,19 @@ class StoredTorrentLookup:
         self.source = source
 
 
+@dataclass(frozen=True)
+class WaitingReadsBound:
+    """How many reads may wait for pieces at once: in all, and on one torrent."""
+
+    total: int = 32
+    per_torrent: int = 16
+
+
 class SessionManager:
-    def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup) -> None:
+    def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup,
+                 max_waiting_reads: WaitingReadsBound = WaitingReadsBound()) -> None:
         self.config = config
+        self.max_waiting_reads = max_waiting_reads
         self._stored = stored
         self.storage_root = Path(config.memory_dir if config.storage == "memory" else config.data_dir)
         self._resume = ResumeStore(self.storage_root / ".resume")
@@ -77,6 +88,7 @@ class SessionManager:
         self.session = lt.session(params)
         self._lock = threading.RLock()
         self._torrents: dict[str, ActiveTorrent] = {}
+        self._first_waits: dict[str, int] = {}  # GETs whose first read may wait for pieces, by torrent
         self._stopping = threading.Event()
         self._removals = Removals(self.session, self._stopping)
         self.fetches = MetadataFetches(self.session, self.storage_root, config, self._removals,
@@ -255,6 +267,40 @@ class SessionManager:
             on_disk = -1
         if on_disk < span.piece_end(held[-1]):
             self.recheck(torrent, f"'{file.path}' is {'missing' if on_disk < 0 else 'shorter'} on disk")
+
+    def reserve_first_wait(self, torrent: ActiveTorrent, file_index: int, start: int) -> Callable[[], None] | None:
+        """Before a GET whose first piece is missing: a place among the reads that may wait, or Busy (a 503).
+
+        Each waiting read holds one of the server's workers for up to
+        `read_timeout`; a dead swarm's readers (a player retrying, a scanner)
+        would otherwise take them all, and listings would queue behind them.
+        Returns the release to call once the first read is over; None when the
+        piece is here and nothing waits.
+        """
+        file = torrent.meta.files[file_index]
+        piece = FileSpan(file.offset, file.size, torrent.meta.piece_length).piece_at(min(start, max(file.size - 1, 0)))
+        with torrent.cond:
+            if torrent.have[piece]:
+                return None
+        bound = self.max_waiting_reads
+        with self._lock:
+            here = self._first_waits.get(torrent.info_hash, 0)
+            everywhere = sum(self._first_waits.values())
+            if here >= bound.per_torrent or everywhere >= bound.total:
+                self.read_stats.add(refused_reads=1)
+                raise Busy(f"{everywhere} reads already wait for pieces ({here} of this torrent's, at most "
+                           f"{bound.per_torrent}); try again in a few seconds")
+            self._first_waits[torrent.info_hash] = here + 1
+
+        def release() -> None:
+            with self._lock:
+                left = self._first_waits.get(torrent.info_hash, 1) - 1
+                if left:
+                    self._first_waits[torrent.info_hash] = left
+                else:
+                    self._first_waits.pop(torrent.info_hash, None)
+
+        return release
 
     def recheck(self, torrent: ActiveTorrent, reason: str) -> None:
         """Forget which pieces we have and let libtorrent check the files: what is gone is downloaded again."""
