@@ -22,6 +22,7 @@ import ipaddress
 import logging
 from typing import Callable, Iterable
 
+from momoshtrem.auth import loggable
 from momoshtrem.httputil import plain_response
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,13 @@ class CrossSiteGuard:
         self._app = app
         self._allowed_hosts = {name.lower().rstrip(".") for name in allowed_hosts}
         self._check_host = check_host
+        self._warned: set[str] = set()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         host_header = environ.get("HTTP_HOST", "")
         if self._check_host and host_header and not self.names_this_server(host_header):
+            self._warn_once(host_header)
             return plain_response(
                 start_response, "421 Misdirected Request",
                 "This server does not answer to that host name. Use its IP address, or add the name to "
@@ -49,6 +52,14 @@ class CrossSiteGuard:
             return plain_response(start_response, "403 Forbidden",
                                   "Cross-site requests may not change anything here.\n", method=method)
         return self._app(environ, start_response)
+
+    def _warn_once(self, host_header: str) -> None:
+        """A player set up with the server's name (Infuse with `nas.local`) is refused: say how to let it in."""
+        name = loggable(_host_name(host_header))
+        if name not in self._warned and len(self._warned) < 100:
+            self._warned.add(name)
+            log.warning("refused requests for host name '%s': without server.auth only IP addresses, localhost and "
+                        "server.allowed_hosts are answered; add it there if it is this server's name", name)
 
     def names_this_server(self, host_header: str) -> bool:
         name = _host_name(host_header)

@@ -146,6 +146,13 @@ def test_without_auth_a_request_must_name_this_server(tmp_path, host, status):
         server.stop()
 
 
+def test_a_refused_host_name_is_logged_once_with_the_way_in(server, caplog):
+    for _ in range(3):
+        assert server.api("GET", "/api/health", headers={"Host": "nas.example:4444"}).status_code == 421
+    warnings = [r.getMessage() for r in caplog.records if "nas.example" in r.getMessage()]
+    assert len(warnings) == 1 and "server.allowed_hosts" in warnings[0]
+
+
 def test_with_auth_any_host_name_works(tmp_path):
     config = make_test_config(tmp_path)
     config.server.auth = [f"alice:{hash_secret('secret')}"]
