@@ -106,7 +106,12 @@ def test_metrics_move_when_a_stream_runs(streaming):
 
 def test_metrics_count_a_seek_within_one_reader_and_a_read_timeout(config, seeder, torrent_factory):
     config.torrent.read_timeout = 1
-    made = torrent_factory("Gone.1999.mkv", {"Gone.1999.mkv": 2 * MiB}, piece_size=PIECE, v1_only=True)
+    # Small windows, so the piece the last read wants is wanted by nothing before the swarm goes (with the
+    # defaults an unthrottled seeder could deliver the whole file first, and the read would not time out).
+    streaming = config.streaming
+    streaming.header_priority_bytes = streaming.footer_priority_bytes = PIECE
+    streaming.urgent_buffer_bytes = streaming.readahead_bytes = PIECE
+    made = torrent_factory("Gone.1999.mkv", {"Gone.1999.mkv": 8 * MiB}, piece_size=PIECE, v1_only=True)
     running = RunningServer(config)
     try:
         seeder.seed(made)
@@ -119,7 +124,7 @@ def test_metrics_count_a_seek_within_one_reader_and_a_read_timeout(config, seede
             reader.seek(MiB)
             assert len(reader.read(1000)) == 1000
             seeder.stop_seeding(made)  # the swarm is gone: the next missing piece never comes
-            reader.seek(2 * MiB - 1000)
+            reader.seek(4 * MiB)
             with pytest.raises(IOError, match="timed out"):
                 reader.read(1000)
         finally:
