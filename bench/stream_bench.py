@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.swarm import ONE_TCP_SEEDER, REALISTIC, Swarm  # noqa: E402
 from momoshtrem.config import Config, load_config  # noqa: E402
 from momoshtrem.server import Server  # noqa: E402
-from tests.helpers import MadeTorrent, Seeder, free_port, make_test_config, torrent_of, wait_until  # noqa: E402
+from tests.helpers import MadeTorrent, Seeder, free_port, torrent_of, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -266,7 +266,7 @@ def full_read(made: MadeTorrent, trials: int) -> None:
     fast = Seeder()  # unthrottled: the file is downloaded once before the clock runs
     fast.seed(made)
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(make_test_config(Path(tmp)))
+        server = Server(shipped_config(Path(tmp)))
         server.start()
         try:
             movie = requests.post(server.url + "/api/movies", json={"title": "Full", "year": 2021}).json()
@@ -300,7 +300,7 @@ def main() -> None:
     operations = [o for o in args.only or OPERATIONS if o in OPERATIONS]
     with tempfile.TemporaryDirectory() as work:
         videos = make_videos(Path(work))
-        for name in args.swarm or SWARMS:
+        for name in (args.swarm or SWARMS) if operations else ():
             sequential = not args.no_sequential and name in SEQUENTIAL_SWARMS
             clients = ["momoshtrem"] + (["sequential"] if sequential else []) + (["peerflix"] if args.peerflix else [])
             measure_swarm(name, SWARMS[name], videos, Path(work), clients, operations, args.trials, args.peerflix)

@@ -94,7 +94,7 @@ class Server:
         self.trees = TreeCache(self.library, ROOT_MARKERS)
         self.engine = SessionManager(
             config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source),
-            max_waiting_reads=waiting_reads_bound(config.server.threads),
+            max_waiting_reads=WaitingReadsBound.for_workers(config.server.threads),
         )
         tmdb = None
         if config.tmdb.api_key:
@@ -206,11 +206,6 @@ class Server:
         stop.wait()
         log.info("shutting down")
         self.stop()
-
-
-def waiting_reads_bound(threads: int) -> WaitingReadsBound:
-    """Half the workers may wait on swarms, a quarter on one torrent: the rest always list, HEAD and answer the API."""
-    return WaitingReadsBound(total=max(threads // 2, 1), per_torrent=max(threads // 4, 1))
 
 
 def _opensubtitles_client(config: Config) -> OpenSubtitlesClient | None:

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from momoshtrem.library import media
 from momoshtrem.streaming.containers import ContainerIndex, analyze_mkv, analyze_mp4
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
-from momoshtrem.torrent.pieces import FileSpan
-from momoshtrem.torrent.reader import TorrentReader
 from momoshtrem.torrent.active import ActiveTorrent
+from momoshtrem.torrent.reader import TorrentReader
 from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class FileStream:
         self.manager = manager
         self.torrent = torrent
         self.file = torrent.meta.files[file_index]
-        self.span = FileSpan(self.file.offset, self.file.size, torrent.meta.piece_length)
+        self.span = torrent.span(file_index)
         self.prioritizer = Prioritizer(self.span, settings)
         self.probe_seconds = probe_seconds
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from pathlib import Path
 import libtorrent as lt
 
 from momoshtrem.torrent.metainfo import TorrentMeta
+from momoshtrem.torrent.pieces import FileSpan
 
 
 class ActiveTorrent:
@@ -35,6 +36,11 @@ class ActiveTorrent:
         self.last_peer_refresh = 0.0
         self.rechecking = False  # its files are being checked again because data went missing on disk
         self.hash_failures = 0  # pieces that arrived corrupt (and were thrown away)
+
+    def span(self, file_index: int) -> FileSpan:
+        """Where one of its files lies among its pieces."""
+        file = self.meta.files[file_index]
+        return FileSpan(file.offset, file.size, self.meta.piece_length)
 
     def refresh_have(self) -> None:
         """Re-read which pieces we have (after adding or checking): events only tell what changes.

@@ -43,10 +43,6 @@ class UtpFallback:
         self._dialing_utp = False
         self._last_starving = 0.0
 
-    @property
-    def dialing_utp(self) -> bool:
-        return self._dialing_utp
-
     def update(self, peerless: set[str], now: float) -> list[str]:
         """Record which wanted torrents have no peer now; returns those starving long enough to retry."""
         if not self._enabled:
@@ -67,3 +63,16 @@ class UtpFallback:
     def _set_dialing_utp(self, on: bool) -> None:
         self._dialing_utp = on
         self._session.apply_settings({"enable_outgoing_utp": on})
+
+
+def offer_peers_again(handle: "lt.torrent_handle", endpoints: list[tuple[str, int]]) -> None:
+    """Give known peers another try, now.
+
+    libtorrent stops dialling a peer after three failed connections, whatever
+    `max_failcount` says (measured: a seeder away for 5 s was never dialled
+    again, and one back on its address stayed unused), and `connect_peer` of a
+    peer it knows changes nothing. A peer announced by a tracker has one
+    failure forgiven, so the peers are offered as a tracker's.
+    """
+    for endpoint in endpoints:
+        handle.connect_peer(endpoint, lt.peer_info.tracker)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import libtorrent as lt
 
-from momoshtrem.torrent.dialing import UtpFallback
+from momoshtrem.torrent.dialing import UtpFallback, offer_peers_again
 from momoshtrem.torrent.reports import disk_usage
 
 if TYPE_CHECKING:
@@ -88,9 +88,7 @@ class Housekeeper:
         peerless = {info_hash: (handle, hints) for info_hash, handle, hints in wanted
                     if handle.is_valid() and _known_but_unreached(handle.status())}
         for info_hash in self._dialing.update(set(peerless), time.monotonic()):
-            handle, hints = peerless[info_hash]
-            for endpoint in hints:  # at once, rather than at libtorrent's next reconnect
-                handle.connect_peer(endpoint)
+            offer_peers_again(*peerless[info_hash])  # dialled over uTP now, not at libtorrent's next reconnect
 
     def evict_over_cache_size(self) -> list[str]:
         """Delete whole torrents nobody is reading, least recently read first, until under `cache_size`."""

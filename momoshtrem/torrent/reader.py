@@ -20,9 +20,8 @@ import logging
 import os
 import time
 
-from momoshtrem.torrent.metainfo import TorrentFile
-from momoshtrem.torrent.pieces import FileSpan
 from momoshtrem.torrent.active import ActiveTorrent
+from momoshtrem.torrent.metainfo import TorrentFile
 from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class TorrentReader(io.RawIOBase):
         self._manager = manager
         self._torrent = torrent
         self.file = file
-        self.span = FileSpan(file.offset, file.size, torrent.meta.piece_length)
+        self.span = torrent.span(file.index)
         self._path = torrent.save_path / file.path
         self._timeout = read_timeout
         self._position = 0

@@ -39,13 +39,19 @@ from momoshtrem.torrent.alerts import (
     TorrentFailed,
     TorrentRemoved,
 )
+from momoshtrem.torrent.dialing import offer_peers_again
 from momoshtrem.torrent.housekeeping import Housekeeper
 from momoshtrem.torrent.metadata_fetch import MetadataFetches, merge_trackers
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
-from momoshtrem.torrent.pieces import FileSpan
 from momoshtrem.torrent.readstats import ReadStats
 from momoshtrem.torrent.removal import Removals
-from momoshtrem.torrent.reports import PieceStates, TorrentState, active_state, disk_usage, piece_states
+from momoshtrem.torrent.reports import (
+    PieceStates,
+    TorrentState,
+    active_state,
+    disk_usage,
+    piece_states,
+)
 from momoshtrem.torrent.resume import ResumeStore
 from momoshtrem.torrent.settings import session_settings
 from momoshtrem.torrent.sources import MagnetSource
@@ -69,13 +75,18 @@ class StoredTorrentLookup:
 class WaitingReadsBound:
     """How many reads may wait for pieces at once: in all, and on one torrent."""
 
-    total: int = 32
-    per_torrent: int = 16
+    total: int
+    per_torrent: int
+
+    @classmethod
+    def for_workers(cls, threads: int) -> "WaitingReadsBound":
+        """Half the workers may wait on swarms, a quarter on one torrent: the rest always list, HEAD and answer."""
+        return cls(total=max(threads // 2, 1), per_torrent=max(threads // 4, 1))
 
 
 class SessionManager:
-    def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup,
-                 max_waiting_reads: WaitingReadsBound = WaitingReadsBound()) -> None:
+    def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup, *,
+                 max_waiting_reads: WaitingReadsBound) -> None:
         self.config = config
         self.max_waiting_reads = max_waiting_reads
         self._stored = stored
@@ -208,21 +219,17 @@ class SessionManager:
     def refresh_peers_if_starving(self, torrent: ActiveTorrent) -> None:
         """A reader is waiting and no peer is connected: look for the swarm again.
 
-        libtorrent stops dialling a peer after a few failed connections (three,
-        measured: after 5 s of a seeder being away, it was never dialled again,
-        and a seeder back on its address an hour later stayed unused). A peer
-        offered again by a tracker gets one more try, so the magnet's peers are
-        offered as a tracker's would be, and the trackers and DHT are asked
-        again. At most every few seconds, so a dead peer costs one refused
-        connection now and then.
+        libtorrent stops dialling a peer after a few failed connections (see
+        `offer_peers_again`), so the magnet's peers are offered again, and the
+        trackers and DHT are asked again. At most every few seconds, so a dead
+        peer costs one refused connection now and then.
         """
         now = time.monotonic()
         if now - torrent.last_peer_refresh < PEER_REFRESH_SECONDS or torrent.handle.status().num_peers:
             return
         torrent.last_peer_refresh = now
         log.info("torrent %s has no peers while a reader waits: looking for its swarm again", torrent.info_hash)
-        for endpoint in torrent.peer_hints:
-            torrent.handle.connect_peer(endpoint, lt.peer_info.tracker)
+        offer_peers_again(torrent.handle, torrent.peer_hints)
         torrent.handle.force_reannounce()
         if self.config.enable_dht:
             torrent.handle.force_dht_announce()
@@ -239,7 +246,7 @@ class SessionManager:
         """
         torrent = self.activate(info_hash)
         file = torrent.meta.files[file_index]
-        span = FileSpan(file.offset, file.size, torrent.meta.piece_length)
+        span = torrent.span(file_index)
         if length <= 0 or start < 0 or start + length > file.size:
             return None
         with torrent.cond:
@@ -256,16 +263,16 @@ class SessionManager:
         """Before a GET: a file shorter on disk than the pieces we hold (deleted or truncated behind our back)
         has its torrent checked again, so the lost pieces are fetched anew instead of failing every read."""
         file = torrent.meta.files[file_index]
-        span = FileSpan(file.offset, file.size, torrent.meta.piece_length)
+        pieces = torrent.span(file_index).pieces
         with torrent.cond:
-            held = [p for p in span.pieces if torrent.have[p]]
-        if not held:
+            last_held = torrent.have.rfind(1, pieces.start, pieces.stop)  # C speed: a film has thousands of pieces
+        if last_held < 0:
             return
         try:
             on_disk = (torrent.save_path / file.path).stat().st_size
         except OSError:
             on_disk = -1
-        if on_disk < span.piece_end(held[-1]):
+        if on_disk < torrent.span(file_index).piece_end(last_held):
             self.recheck(torrent, f"'{file.path}' is {'missing' if on_disk < 0 else 'shorter'} on disk")
 
     def reserve_first_wait(self, torrent: ActiveTorrent, file_index: int, start: int) -> Callable[[], None] | None:
@@ -277,8 +284,8 @@ class SessionManager:
         Returns the release to call once the first read is over; None when the
         piece is here and nothing waits.
         """
-        file = torrent.meta.files[file_index]
-        piece = FileSpan(file.offset, file.size, torrent.meta.piece_length).piece_at(min(start, max(file.size - 1, 0)))
+        span = torrent.span(file_index)
+        piece = span.piece_at(min(start, max(span.size - 1, 0)))
         with torrent.cond:
             if torrent.have[piece]:
                 return None
