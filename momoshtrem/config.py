@@ -44,6 +44,7 @@ class ServerConfig:
     port: int = 4444
     threads: int = 64
     socket_timeout: int = 300
+    header_timeout: int = 10
     block_size: int = 262144
     max_upload_bytes: int = 20 * 1024 * 1024
     auth: list[str] = field(default_factory=list)  # "name:scrypt$..." from `momoshtrem hash-password`
@@ -240,7 +241,7 @@ def _coerce(full_key: str, value: Any, expected: Any) -> Any:
 def _check_ranges(config: Config) -> None:
     if not 0 <= config.server.port <= 65535:
         raise ConfigError(f"config key 'server.port': {config.server.port} is not a TCP port")
-    for key in ("threads", "socket_timeout", "block_size", "max_upload_bytes"):
+    for key in ("threads", "socket_timeout", "header_timeout", "block_size", "max_upload_bytes"):
         if getattr(config.server, key) <= 0:
             raise ConfigError(f"config key 'server.{key}': must be positive")
     try:

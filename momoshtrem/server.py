@@ -10,11 +10,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
-import sys
 import threading
 from typing import BinaryIO, Callable, Iterable
-
-from cheroot import wsgi
 
 from momoshtrem.api.app import ApiApp, ApiContext
 from momoshtrem.auth import AuthGate, parse_users
@@ -22,6 +19,7 @@ from momoshtrem.config import Config
 from momoshtrem.crosssite import CrossSiteGuard
 from momoshtrem.dav.app import build_dav_app
 from momoshtrem.dav.probes import ROOT_MARKERS
+from momoshtrem.httpserver import HttpServer
 from momoshtrem.httputil import plain_response, unsafe_path_reason
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.db import Database
@@ -36,7 +34,7 @@ from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
-from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, WaitingReadsBound
+from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, SwarmWaitBounds
 from momoshtrem.ui.app import UI_PREFIX, StatusPage
 
 log = logging.getLogger(__name__)
@@ -51,20 +49,6 @@ LISTEN_BACKLOG = 128
 # cheroot reads request lines and headers of any size by default: a 16 MB URL was read, and echoed in its 404.
 # Browsers stop at 2 MB of URL; players and Finder send a few hundred bytes. Beyond it: 414 (or 413 for headers).
 MAX_REQUEST_HEADER_BYTES = 64 * 1024
-
-
-class _HttpServer(wsgi.Server):
-    """cheroot writes its errors to stderr; here they go through logging, where the configured level applies."""
-
-    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, RuntimeError) and "start_response called a second time" in str(error):
-            # A read failed after the response had started (a player hung up, a piece never came): WsgiDAV
-            # tries to send an error page, cheroot refuses and closes the connection. The cut is the only
-            # honest end for a response under way, and the reader has logged why; no traceback needed.
-            log.debug("a response was cut short after its first bytes")
-            return
-        log.log(level, "%s", msg, exc_info=traceback)
 
 
 class Dispatcher:
@@ -94,7 +78,7 @@ class Server:
         self.trees = TreeCache(self.library, ROOT_MARKERS)
         self.engine = SessionManager(
             config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source),
-            max_waiting_reads=WaitingReadsBound.for_workers(config.server.threads),
+            wait_bounds=SwarmWaitBounds.for_workers(config.server.threads),
         )
         tmdb = None
         if config.tmdb.api_key:
@@ -133,11 +117,12 @@ class Server:
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
         guarded = CrossSiteGuard(self.auth, config.server.allowed_hosts, check_host=not self.auth.enabled)
         self.app = RequestLog(guarded, observers=[self.metrics.observe])
-        self._httpd = _HttpServer(
+        self._httpd = HttpServer(
             (config.server.host, config.server.port),
             self.app,
             numthreads=config.server.threads,
             timeout=config.server.socket_timeout,
+            header_timeout=config.server.header_timeout,
             server_name="momoshtrem",
             request_queue_size=LISTEN_BACKLOG,
         )

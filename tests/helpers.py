@@ -245,10 +245,10 @@ class RunningServer:
         return self.server.url
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, self.url + path, timeout=30, **kwargs)
+        return self.http.request(method, self.url + path, **{"timeout": 30, **kwargs})
 
     def dav(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, self.url + path, timeout=30, **kwargs)
+        return self.http.request(method, self.url + path, **{"timeout": 30, **kwargs})
 
     def restart(self) -> None:
         self.http.close()  # an idle keep-alive connection would hold a worker through stop()

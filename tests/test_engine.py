@@ -169,7 +169,7 @@ def test_idle_torrent_is_paused_and_resumed_by_the_next_read(tmp_path, config, s
 
 def test_a_vanished_swarm_times_out_and_the_server_keeps_serving(config, seeder, movie_torrent, show_torrent,
                                                                  capfd, caplog):
-    caplog.set_level(logging.DEBUG, logger="momoshtrem.server")
+    caplog.set_level(logging.DEBUG, logger="momoshtrem.httpserver")
     config.torrent.read_timeout = 3
     server = RunningServer(config)
     try:

@@ -107,6 +107,8 @@ class ApiApp:
             response = getattr(self, endpoint)(request, **args)
         except LibraryError as exc:
             response = _error(exc.status, str(exc), exc.details)
+            if isinstance(exc, Unavailable):
+                response.headers["Retry-After"] = str(exc.retry_after)
         except RequestEntityTooLarge:
             response = _error(413, f"the request body is larger than {self.ctx.max_upload_bytes} bytes")
         except HTTPException as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-from momoshtrem.library import matching
+from momoshtrem.library import matching, media
 from momoshtrem.library.errors import InvalidInput
 from momoshtrem.library.models import Assignment, Subtitle
 from momoshtrem.library.store import EpisodeAssignment, Library
@@ -18,6 +18,10 @@ from momoshtrem.subtitles.detect import VideoRef, match_subtitles
 from momoshtrem.torrent.metainfo import TorrentFile, TorrentMeta
 
 log = logging.getLogger(__name__)
+
+# guessit reads ~75 names a second; a torrent of 10,000 episodes held a worker for over two minutes. 1,000 is
+# a long-running show's complete series, with room for its subtitles; beyond it the assignment is refused.
+MAX_FILES_TO_MATCH = 1000
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Assigner:
 
     def assign_movie(self, movie_id: int, meta: TorrentMeta) -> AssignReport:
         self.library.get_movie(movie_id)  # 404 before anything else
+        _refuse_too_many_to_match(meta)
         chosen, skipped = matching.pick_movie_file(meta.real_files(), meta.name)
         report = AssignReport(meta.info_hash, meta.name, unmatched=[_unmatched(v) for v in skipped])
         if chosen is None:
@@ -66,13 +71,14 @@ class Assigner:
 
     def assign_show(self, show_id: int, meta: TorrentMeta) -> AssignReport:
         show = self.library.get_show(show_id)
+        _refuse_too_many_to_match(meta)
         verdicts = matching.classify_show_files(meta.real_files(), meta.name)
         report = AssignReport(meta.info_hash, meta.name)
         matched = [v for v in verdicts if v.match is not None]
         report.unmatched += [_unmatched(v) for v in verdicts if v.match is None]
         subtitles = match_subtitles(meta.real_files(), [
             VideoRef(v.file.index, v.file.path, v.match.season, v.match.episodes[0]) for v in matched])
-        wanted = [_assignment_of(v.file, meta, v.match.season, episode, subtitles)
+        wanted = [_assignment_of(v.file, meta, v.match.season, episode, subtitles, v.quality)
                   for v in matched for episode in v.match.episodes]
         if not wanted:
             raise InvalidInput(f"no file of the torrent '{meta.name}' could be matched to an episode", report.to_json())
@@ -101,9 +107,17 @@ class Assigner:
         return report
 
 
+def _refuse_too_many_to_match(meta: TorrentMeta) -> None:
+    """Only videos and subtitles are read by name (guessit); a torrent with too many of them is refused at once."""
+    count = sum(1 for f in meta.real_files() if media.is_video(f.path) or media.is_subtitle(f.path))
+    if count > MAX_FILES_TO_MATCH:
+        raise InvalidInput(f"the torrent '{meta.name}' has {count} video and subtitle files; an assignment "
+                           f"matches at most {MAX_FILES_TO_MATCH}")
+
+
 def _assignment_of(file: TorrentFile, meta: TorrentMeta, season: int, episode: int,
-                   subtitles: dict[int, list[Subtitle]]) -> EpisodeAssignment:
-    q = matching.quality(file.path, meta.name)
+                   subtitles: dict[int, list[Subtitle]], q: matching.Quality | None = None) -> EpisodeAssignment:
+    q = q or matching.quality(file.path, meta.name)
     return EpisodeAssignment(season, episode, file.index, file.path, file.size, q.resolution, q.source,
                              tuple(subtitles.get(file.index, ())))
 

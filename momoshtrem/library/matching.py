@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from guessit import guessit
@@ -58,18 +59,19 @@ class EpisodeMatch:
 
 
 @dataclass(frozen=True)
+class Quality:
+    resolution: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
 class FileVerdict:
-    """One torrent file's fate: matched to episodes, or a reason it was not."""
+    """One torrent file's fate: matched to episodes (and of what quality), or a reason it was not."""
 
     file: TorrentFile
     match: EpisodeMatch | None = None
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Quality:
-    resolution: str | None
-    source: str | None
+    quality: Quality | None = None
 
 
 def skip_reason(file: TorrentFile, torrent_name: str) -> str | None:
@@ -87,7 +89,10 @@ def skip_reason(file: TorrentFile, torrent_name: str) -> str | None:
 
 def guess_episode(path: str, torrent_name: str = "") -> EpisodeMatch | None:
     """Season and episode(s) of a file from its path inside the torrent, or None."""
-    guess = guessit(path, {"type": "episode"})
+    return _episode_of(guessit(path, {"type": "episode"}), path, torrent_name)
+
+
+def _episode_of(guess: dict, path: str, torrent_name: str) -> EpisodeMatch | None:
     season = guess.get("season")
     episodes = guess.get("episode")
     basename = posixpath.basename(path)
@@ -105,15 +110,20 @@ def guess_episode(path: str, torrent_name: str = "") -> EpisodeMatch | None:
     if guess.get("year") in episode_list or any(e > 1900 for e in episode_list):
         return None  # 2024 is a year, never S20E24 or episode 2024
     if season is None and torrent_name:
-        season = guessit(torrent_name, {"type": "episode"}).get("season")
-        if isinstance(season, list):
-            season = None
+        season = _season_of_torrent(torrent_name)
         confidence = MEDIUM if season is not None else LOW
     elif _EXPLICIT_EPISODE.search(basename):
         confidence = HIGH
     else:
         confidence = MEDIUM if season is not None else LOW
     return EpisodeMatch(season=1 if season is None else int(season), episodes=episode_list, confidence=confidence)
+
+
+@lru_cache(maxsize=256)
+def _season_of_torrent(torrent_name: str) -> int | None:
+    """Asked once per file of a season pack: guessit takes ~13 ms a name, so the answer is kept."""
+    season = guessit(torrent_name, {"type": "episode"}).get("season")
+    return None if isinstance(season, list) else season
 
 
 def classify_show_files(files: Iterable[TorrentFile], torrent_name: str) -> list[FileVerdict]:
@@ -124,8 +134,13 @@ def classify_show_files(files: Iterable[TorrentFile], torrent_name: str) -> list
         if reason is not None:
             verdicts.append(FileVerdict(file, reason=reason))
             continue
-        match = guess_episode(file.path, torrent_name)
-        verdicts.append(FileVerdict(file, match=match) if match else FileVerdict(file, reason=COULD_NOT_IDENTIFY))
+        guess = guessit(file.path, {"type": "episode"})  # one guess a file: the episode and the quality
+        match = _episode_of(guess, file.path, torrent_name)
+        if match is None:
+            verdicts.append(FileVerdict(file, reason=COULD_NOT_IDENTIFY))
+        else:
+            verdicts.append(FileVerdict(file, match=match, quality=_or_torrent_quality(_quality_from(guess),
+                                                                                       torrent_name)))
     return _drop_duplicates(verdicts)
 
 
@@ -148,17 +163,22 @@ def pick_movie_file(files: Iterable[TorrentFile], torrent_name: str) -> tuple[To
 
 def quality(path: str, torrent_name: str) -> Quality:
     """Resolution and source from the file name, else from the torrent name."""
-    from_file = _quality_of(posixpath.basename(path))
+    return _or_torrent_quality(_quality_of(posixpath.basename(path)), torrent_name)
+
+
+def _or_torrent_quality(from_file: Quality, torrent_name: str) -> Quality:
     if from_file.resolution and from_file.source:
         return from_file
     from_torrent = _quality_of(torrent_name)
     return Quality(from_file.resolution or from_torrent.resolution, from_file.source or from_torrent.source)
 
 
+@lru_cache(maxsize=256)
 def _quality_of(name: str) -> Quality:
-    if not name:
-        return Quality(None, None)
-    guess = guessit(name)
+    return _quality_from(guessit(name)) if name else Quality(None, None)
+
+
+def _quality_from(guess: dict) -> Quality:
     others = guess.get("other") or []
     others = others if isinstance(others, list) else [others]
     screen = guess.get("screen_size")

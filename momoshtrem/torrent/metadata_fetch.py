@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import libtorrent as lt
 
 from momoshtrem.config import TorrentConfig
-from momoshtrem.library.errors import LibraryError, Unavailable
+from momoshtrem.library.errors import Busy, LibraryError, Unavailable
 from momoshtrem.torrent.alerts import MetadataReceived
 from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
 from momoshtrem.torrent.removal import Removals
@@ -43,7 +43,7 @@ class MetadataFetches:
     """
 
     def __init__(self, session: "lt.session", storage_root: Path, config: TorrentConfig,
-                 removals: Removals, lock: threading.RLock, stopping: threading.Event) -> None:
+                 removals: Removals, lock: threading.RLock, stopping: threading.Event, *, max_waiting: int) -> None:
         self._session = session
         self._storage_root = storage_root
         self._config = config
@@ -51,6 +51,9 @@ class MetadataFetches:
         self._lock = lock  # the session manager's: no torrent joins the session between its check and ours
         self._stopping = stopping
         self._fetches: dict[str, _Fetch] = {}
+        # Each waiting assignment holds a server worker for up to metadata_timeout: 200 dead magnets took them all.
+        self._max_waiting = max_waiting
+        self._waiting = 0
 
     def fetch(self, source: MagnetSource, timeout: float,
               already_known: Callable[[str], TorrentMeta | None]) -> TorrentMeta:
@@ -60,10 +63,14 @@ class MetadataFetches:
             known = already_known(info_hash)
             if known is not None:
                 return known
+            if self._waiting >= self._max_waiting:
+                raise Busy(f"{self._waiting} assignments already wait for metadata from their swarms (at most "
+                           f"{self._max_waiting}); try again in a few seconds")
             fetch = self._fetches.get(info_hash)
             if fetch is None:
                 fetch = self._start(source)
             fetch.waiters += 1
+            self._waiting += 1
         try:
             arrived = fetch.done.wait(timeout)
             if self._stopping.is_set():
@@ -77,6 +84,7 @@ class MetadataFetches:
             return _metadata_from(fetch.handle, source)
         finally:
             with self._lock:
+                self._waiting -= 1
                 fetch.waiters -= 1
                 last = fetch.waiters == 0 and self._fetches.get(info_hash) is fetch
                 if last:

@@ -72,23 +72,26 @@ class StoredTorrentLookup:
 
 
 @dataclass(frozen=True)
-class WaitingReadsBound:
-    """How many reads may wait for pieces at once: in all, and on one torrent."""
+class SwarmWaitBounds:
+    """How many requests may hold a worker while they wait on swarms: reads (in all, on one torrent), assignments."""
 
-    total: int
-    per_torrent: int
+    reads: int
+    reads_per_torrent: int
+    metadata_fetches: int
 
     @classmethod
-    def for_workers(cls, threads: int) -> "WaitingReadsBound":
-        """Half the workers may wait on swarms, a quarter on one torrent: the rest always list, HEAD and answer."""
-        return cls(total=max(threads // 2, 1), per_torrent=max(threads // 4, 1))
+    def for_workers(cls, threads: int) -> "SwarmWaitBounds":
+        """Half the workers may wait for pieces (a quarter on one torrent), an eighth for metadata: the rest
+        (at least three eighths) always list, HEAD and answer the API."""
+        return cls(reads=max(threads // 2, 1), reads_per_torrent=max(threads // 4, 1),
+                   metadata_fetches=max(threads // 8, 1))
 
 
 class SessionManager:
     def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup, *,
-                 max_waiting_reads: WaitingReadsBound) -> None:
+                 wait_bounds: SwarmWaitBounds) -> None:
         self.config = config
-        self.max_waiting_reads = max_waiting_reads
+        self.wait_bounds = wait_bounds
         self._stored = stored
         self.storage_root = Path(config.memory_dir if config.storage == "memory" else config.data_dir)
         self._resume = ResumeStore(self.storage_root / ".resume")
@@ -103,7 +106,7 @@ class SessionManager:
         self._stopping = threading.Event()
         self._removals = Removals(self.session, self._stopping)
         self.fetches = MetadataFetches(self.session, self.storage_root, config, self._removals,
-                                       self._lock, self._stopping)
+                                       self._lock, self._stopping, max_waiting=wait_bounds.metadata_fetches)
         self._pump = AlertPump(self.session)
         self._pump.on(PieceFinished, self._on_piece_finished)
         self._pump.on(TorrentChecked, self._on_checked)
@@ -289,14 +292,14 @@ class SessionManager:
         with torrent.cond:
             if torrent.have[piece]:
                 return None
-        bound = self.max_waiting_reads
+        bounds = self.wait_bounds
         with self._lock:
             here = self._first_waits.get(torrent.info_hash, 0)
             everywhere = sum(self._first_waits.values())
-            if here >= bound.per_torrent or everywhere >= bound.total:
+            if here >= bounds.reads_per_torrent or everywhere >= bounds.reads:
                 self.read_stats.add(refused_reads=1)
                 raise Busy(f"{everywhere} reads already wait for pieces ({here} of this torrent's, at most "
-                           f"{bound.per_torrent}); try again in a few seconds")
+                           f"{bounds.reads_per_torrent}); try again in a few seconds")
             self._first_waits[torrent.info_hash] = here + 1
 
         def release() -> None:
