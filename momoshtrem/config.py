@@ -114,6 +114,22 @@ class OpenSubtitlesConfig:
 
 
 @dataclass
+class IndexerConfig:
+    """One Torznab endpoint: Jackett's .../api/v2.0/indexers/all/results/torznab/api, Prowlarr's .../{id}/api."""
+
+    name: str = ""
+    url: str = ""
+    api_key: str = ""
+
+
+@dataclass
+class SearchConfig:
+    indexers: list[IndexerConfig] = field(default_factory=list)
+    timeout: float = 15.0
+    preferred_resolution: str = "1080p"
+
+
+@dataclass
 class LoggingConfig:
     level: str = "info"
 
@@ -127,6 +143,7 @@ class Config:
     tmdb: TmdbConfig = field(default_factory=TmdbConfig)
     subtitles: SubtitlesConfig = field(default_factory=SubtitlesConfig)
     opensubtitles: OpenSubtitlesConfig = field(default_factory=OpenSubtitlesConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
@@ -216,6 +233,8 @@ def _coerce(full_key: str, value: Any, expected: Any) -> Any:
             return None
         expected = next(o for o in options if o is not type(None))
         origin = typing.get_origin(expected)
+    if dataclasses.is_dataclass(expected):
+        return _coerce_record(full_key, value, expected)
     if origin is list:
         (item_type,) = typing.get_args(expected)
         if not isinstance(value, list):
@@ -236,6 +255,31 @@ def _coerce(full_key: str, value: Any, expected: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
     raise ConfigError(f"config key '{full_key}': expected {expected.__name__}, got {value!r}")
+
+
+def _coerce_record(full_key: str, value: Any, expected: type) -> Any:
+    """A mapping in a list (an indexer) into its dataclass; values are not echoed, they may be keys."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key '{full_key}': expected a mapping with keys "
+                          f"{', '.join(f.name for f in dataclasses.fields(expected))}")
+    hints = typing.get_type_hints(expected)
+    unknown = sorted(set(map(str, value)) - set(hints))
+    if unknown:
+        raise ConfigError(f"config key '{full_key}': unknown key '{unknown[0]}'; known: {', '.join(sorted(hints))}")
+    return expected(**{key: _coerce(f"{full_key}.{key}", item, hints[key]) for key, item in value.items()})
+
+
+def _check_search(search: SearchConfig) -> None:
+    names = [indexer.name for indexer in search.indexers]
+    for n, indexer in enumerate(search.indexers):
+        if not indexer.name.strip() or indexer.name in names[:n]:
+            raise ConfigError(f"config key 'search.indexers[{n}].name': each indexer needs a name of its own")
+        if not indexer.url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"config key 'search.indexers[{n}].url': the indexer's Torznab URL (http or https)")
+    if search.timeout <= 0:
+        raise ConfigError("config key 'search.timeout': must be positive")
+    if search.preferred_resolution not in ("480p", "720p", "1080p", "2160p"):
+        raise ConfigError("config key 'search.preferred_resolution': one of 480p, 720p, 1080p, 2160p")
 
 
 def _check_ranges(config: Config) -> None:
@@ -272,6 +316,7 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError("config key 'opensubtitles.timeout': must be positive")
     if bool(config.opensubtitles.username) != bool(config.opensubtitles.password):
         raise ConfigError("config keys 'opensubtitles.username' and 'opensubtitles.password': give both or neither")
+    _check_search(config.search)
     for code in config.subtitles.auto_languages:
         if not is_language_code(code):
             raise ConfigError(f"config key 'subtitles.auto_languages': '{code}' is not an ISO 639-1 language code")

@@ -28,6 +28,8 @@ from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
 from momoshtrem.metrics import Metrics
 from momoshtrem.requestlog import RequestLog
+from momoshtrem.search.service import ReleaseSearch
+from momoshtrem.search.torznab import IndexerSettings
 from momoshtrem.subtitles.files import SubtitleFiles
 from momoshtrem.subtitles.opensubtitles import OpenSubtitlesClient
 from momoshtrem.subtitles.service import SubtitleService
@@ -93,6 +95,8 @@ class Server:
                 tmdb=tmdb,
                 engine=self.engine,
                 subtitles=self.subtitles,
+                search=ReleaseSearch([IndexerSettings(i.name, i.url, i.api_key) for i in config.search.indexers],
+                                     config.search.timeout, config.search.preferred_resolution),
                 max_upload_bytes=config.server.max_upload_bytes,
             )
         )

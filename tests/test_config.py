@@ -81,3 +81,28 @@ def test_bad_environment_fails_naming_the_variable(env, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.yaml", environ={})
+
+
+def test_indexers_from_the_file_and_from_the_environment(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("search:\n  indexers:\n    - name: jackett\n      url: http://127.0.0.1:9117/api\n"
+                    "      api_key: s3cret\n  preferred_resolution: 720p\n")
+    config = load_config(path, environ={})
+    assert [(i.name, i.url, i.api_key) for i in config.search.indexers] == [
+        ("jackett", "http://127.0.0.1:9117/api", "s3cret")]
+    assert config.search.preferred_resolution == "720p"
+    from_env = load_config(None, environ={
+        "MOMOSHTREM_SEARCH_INDEXERS": '[{name: prowlarr, url: "http://127.0.0.1:9696/1/api", api_key: k}]'})
+    assert from_env.search.indexers[0].name == "prowlarr"
+
+
+@pytest.mark.parametrize("indexers, message", [
+    ('[{name: a, url: "ftp://x/api", api_key: s3cret}]', "search.indexers[0].url"),
+    ('[{name: a, url: "http://x/api"}, {name: a, url: "http://y/api"}]', "search.indexers[1].name"),
+    ('[{name: a, url: "http://x/api", apikey: s3cret}]', "unknown key 'apikey'"),
+    ('["http://x/api"]', "expected a mapping"),
+])
+def test_bad_indexers_fail_naming_the_key_and_never_the_secret(indexers, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")) as failure:
+        load_config(None, environ={"MOMOSHTREM_SEARCH_INDEXERS": indexers})
+    assert "s3cret" not in str(failure.value)

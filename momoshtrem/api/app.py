@@ -25,6 +25,9 @@ from momoshtrem.library.assign import Assigner
 from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
 from momoshtrem.library.models import ItemRef, TorrentRecord
 from momoshtrem.library.store import Library
+from momoshtrem.search.links import fetch_link, is_link, reveal_key
+from momoshtrem.search.ranking import Wanted
+from momoshtrem.search.service import ReleaseSearch
 from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
@@ -63,6 +66,9 @@ _ROUTES = Map(
         Rule("/api/shows/<id:item_id>", endpoint="delete_show", methods=["DELETE"]),
         Rule("/api/shows/<id:item_id>/assign", endpoint="assign_show", methods=["POST"]),
         Rule("/api/episodes/<id:item_id>/assign", endpoint="unassign_episode", methods=["DELETE"]),
+        Rule("/api/movies/<id:item_id>/releases", endpoint="movie_releases", methods=["GET"]),
+        Rule("/api/shows/<id:item_id>/releases", endpoint="season_releases", methods=["GET"]),
+        Rule("/api/episodes/<id:item_id>/releases", endpoint="episode_releases", methods=["GET"]),
         Rule("/api/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="list_subtitles", methods=["GET"]),
         Rule("/api/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="download_subtitle",
              methods=["POST"]),
@@ -87,6 +93,7 @@ class ApiContext:
     tmdb: TmdbClient | None
     engine: SessionManager
     subtitles: SubtitleService
+    search: ReleaseSearch
     max_upload_bytes: int
 
 
@@ -199,6 +206,25 @@ class ApiApp:
         self.ctx.library.unassign_episode(item_id)
         return Response(status=204)
 
+    def movie_releases(self, request: Request, item_id: int) -> Response:
+        movie = self.ctx.library.get_movie(item_id)
+        return _json(self.ctx.search.find(Wanted("movie", movie.title, movie.year), movie.tmdb_id).to_json())
+
+    def season_releases(self, request: Request, item_id: int) -> Response:
+        """`?season=N`: season packs first, then single episodes of that season."""
+        show = self.ctx.library.get_show(item_id)
+        season = request.args.get("season", "")
+        if not season.isascii() or not season.isdigit() or len(season) > 4:
+            raise InvalidInput("give the season to search for: ?season=N")
+        wanted = Wanted("season", show.title, show.year, season=int(season))
+        return _json(self.ctx.search.find(wanted, show.tmdb_id).to_json())
+
+    def episode_releases(self, request: Request, item_id: int) -> Response:
+        episode = self.ctx.library.get_episode(item_id)
+        wanted = Wanted("episode", episode.show_title, episode.show_year, episode.season, episode.number)
+        found = self.ctx.search.find(wanted, episode.show_tmdb_id).to_json()
+        return _json({**found, "show_id": episode.show_id})  # a release is assigned to the show
+
     def list_subtitles(self, request: Request, kind: str, item_id: int) -> Response:
         return _json(asdict(self.ctx.subtitles.of_item(_item_ref(kind, item_id))))
 
@@ -285,8 +311,17 @@ class ApiApp:
             except (binascii.Error, ValueError):
                 raise InvalidInput("'torrent' is not valid base64") from None
             return _parse_torrent(data)
+        text = body["source"]
+        if is_link(text):  # an indexer's download link: a .torrent, or a redirect to a magnet
+            fetched = fetch_link(reveal_key(text.strip(), self.ctx.search.indexers), self.ctx.search.timeout,
+                                 self.ctx.max_upload_bytes)
+            if isinstance(fetched, bytes):
+                return _parse_torrent(fetched, what="the link's answer")
+            text = fetched
+        elif isinstance(text, str) and "://" in text:
+            raise InvalidInput("a source is a magnet URI, an info-hash or an http(s) link to a .torrent")
         try:
-            source = parse_source(body["source"])
+            source = parse_source(text)
         except SourceError as exc:
             raise InvalidInput(str(exc)) from None
         # A torrent assigned before never waits on the swarm again.
@@ -304,11 +339,13 @@ def _info_hash(text: str) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def _parse_torrent(data: bytes) -> TorrentMeta:
+def _parse_torrent(data: bytes, what: str = "") -> TorrentMeta:
     try:
         return parse_torrent(data)
     except MetainfoError as exc:
-        raise InvalidInput(str(exc)) from None
+        if what and data.lstrip()[:1] == b"<":
+            raise InvalidInput(f"{what} is a web page, not a .torrent file") from None
+        raise InvalidInput(f"{what}: {exc}" if what else str(exc)) from None
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -60,13 +60,15 @@ class ApiClient:
         return data
 
     def assign(self, kind: str, item_id: int, source: str, progress: Progress | None = None) -> Any:
-        """SOURCE is a .torrent path, a magnet URI or an info-hash.
+        """SOURCE is a .torrent path, a magnet URI, an info-hash or an http(s) link to a .torrent.
 
         A magnet or info-hash may wait for metadata from the swarm: `progress`
         then gets the server's state (elapsed, peers) about twice a second.
         """
         info_hash = _hash_of(source)
-        if source.startswith("magnet:") or info_hash:  # a malformed magnet still goes to the server, which says why
+        if source.lower().startswith(("http://", "https://")):
+            body = {"source": source}  # the server fetches the link (an indexer's download link)
+        elif source.startswith("magnet:") or info_hash:  # a malformed magnet still goes to the server, which says why
             body = {"source": source}
             if progress is not None and info_hash:
                 try:

@@ -20,6 +20,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from momoshtrem import __version__
+from momoshtrem.cli import releases
 from momoshtrem.cli.client import DEFAULT_URL, ApiClient, ClientError
 from momoshtrem.config import ConfigError, load_config
 from momoshtrem.humanize import human_bytes
@@ -122,6 +123,16 @@ def _ls(client: ApiClient, args: argparse.Namespace) -> Any:
             if entry.is_folder and args.recursive:
                 pending.append(entry.path)
     return sorted(rows, key=lambda r: r["path"])
+
+
+def _assign(client: ApiClient, args: argparse.Namespace) -> Any:
+    kind = args.action
+    if getattr(args, "best", False) == (args.source is not None):
+        raise ClientError("give a SOURCE or --best" if args.source is None else "give a SOURCE or --best, not both")
+    source = args.source
+    if getattr(args, "best", False) or (source.isdigit() and len(source) <= 3):
+        source = releases.pick_source(client, kind, args.id, "best" if args.best else source)
+    return client.assign(kind, args.id, source, progress=MetadataProgress())
 
 
 def _torrent_rm(client: ApiClient, args: argparse.Namespace) -> Any:
@@ -316,11 +327,22 @@ def _parser() -> argparse.ArgumentParser:
 
     assign = commands.add_parser("assign", help="assign a torrent to a movie or a show").add_subparsers(dest="action", required=True)
     for kind in ("movie", "show"):
-        sub = command(assign, kind, f"assign a torrent to a {kind}",
-                      lambda c, a, kind=kind: c.assign(kind, a.id, a.source, progress=MetadataProgress()),
-                      _render_report)
+        sub = command(assign, kind, f"assign a torrent to a {kind}", _assign, _render_report)
         sub.add_argument("id", type=int)
-        sub.add_argument("source", help="a .torrent file, a magnet URI or a 40-hex info-hash")
+        sub.add_argument("source", nargs="?", help="a .torrent file, a magnet URI, a 40-hex info-hash, an http(s) "
+                                                   "link to a .torrent, or N: the Nth of the last `releases` listing")
+        if kind == "movie":
+            sub.add_argument("--best", action="store_true", help="search the indexers and assign the best release")
+
+    found = commands.add_parser("releases", help="find releases on the indexers (Jackett, Prowlarr), best first"
+                                ).add_subparsers(dest="action", required=True)
+    for kind in ("movie", "show", "episode"):
+        sub = command(found, kind, f"releases for a {kind}" + (" season" if kind == "show" else ""),
+                      lambda c, a, kind=kind: releases.search(c, kind, a.id, a.season), releases.render)
+        sub.add_argument("id", type=int)
+        sub.set_defaults(season=None)
+        if kind == "show":
+            sub.add_argument("--season", type=int, required=True)
 
     torrents = command(commands, "torrents", "torrents: state in the session, pause, resume, remove",
                        lambda c, a: c.call("GET", "/api/torrents"), _render_torrents)
