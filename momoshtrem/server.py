@@ -13,7 +13,8 @@ import signal
 import threading
 from typing import BinaryIO, Callable, Iterable
 
-from momoshtrem.api.app import ApiApp, ApiContext
+from momoshtrem.actions import Actions
+from momoshtrem.api.app import ApiApp
 from momoshtrem.auth import AuthGate, parse_users
 from momoshtrem.config import Config
 from momoshtrem.crosssite import CrossSiteGuard
@@ -88,18 +89,17 @@ class Server:
         self.subtitle_files = SubtitleFiles(config.subtitles.dir)
         self.subtitles = SubtitleService(self.library, self.subtitle_files, _opensubtitles_client(config),
                                          self.engine, config.subtitles.auto_languages)
-        api = ApiApp(
-            ApiContext(
-                library=self.library,
-                assigner=Assigner(self.library),
-                tmdb=tmdb,
-                engine=self.engine,
-                subtitles=self.subtitles,
-                search=ReleaseSearch([IndexerSettings(i.name, i.url, i.api_key) for i in config.search.indexers],
-                                     config.search.timeout, config.search.preferred_resolution),
-                max_upload_bytes=config.server.max_upload_bytes,
-            )
+        self.actions = Actions(
+            library=self.library,
+            assigner=Assigner(self.library),
+            tmdb=tmdb,
+            engine=self.engine,
+            subtitles=self.subtitles,
+            search=ReleaseSearch([IndexerSettings(i.name, i.url, i.api_key) for i in config.search.indexers],
+                                 config.search.timeout, config.search.preferred_resolution),
+            max_upload_bytes=config.server.max_upload_bytes,
         )
+        api = ApiApp(self.actions)
         streaming = config.streaming
         self.streams = Streams(
             self.engine,

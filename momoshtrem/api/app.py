@@ -13,7 +13,7 @@ import binascii
 import io
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Callable
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -21,18 +21,11 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from momoshtrem import __version__
-from momoshtrem.library.assign import Assigner
+from momoshtrem.actions import Actions, torrent_from_bytes
 from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
 from momoshtrem.library.models import ItemRef, TorrentRecord
-from momoshtrem.library.store import Library
-from momoshtrem.search.links import fetch_link, is_link, reveal_key
-from momoshtrem.search.ranking import Wanted
-from momoshtrem.search.service import ReleaseSearch
-from momoshtrem.subtitles.service import SubtitleService
-from momoshtrem.tmdb.client import TmdbClient
-from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
-from momoshtrem.torrent.session import SessionManager
-from momoshtrem.torrent.sources import SourceError, normalise_info_hash, parse_source
+from momoshtrem.torrent.metainfo import TorrentMeta
+from momoshtrem.torrent.sources import SourceError, normalise_info_hash
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +79,9 @@ _ROUTES = Map(
 )
 
 
-@dataclass
-class ApiContext:
-    library: Library
-    assigner: Assigner
-    tmdb: TmdbClient | None
-    engine: SessionManager
-    subtitles: SubtitleService
-    search: ReleaseSearch
-    max_upload_bytes: int
-
-
 class ApiApp:
-    def __init__(self, context: ApiContext) -> None:
-        self.ctx = context
+    def __init__(self, actions: Actions) -> None:
+        self.ctx = actions
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not _buffer_chunked_body(
@@ -136,12 +118,9 @@ class ApiApp:
     def add_movie(self, request: Request) -> Response:
         body = _json_body(request, allowed={"title", "year", "tmdb_id"})
         if "tmdb_id" in body:
-            tmdb_id = _int_field(body, "tmdb_id", minimum=1)
-            self.ctx.library.refuse_known_tmdb_id("movie", tmdb_id)
-            info = self._tmdb().movie(tmdb_id)
-            movie = self.ctx.library.add_movie(info.title, info.year, info.tmdb_id)
+            movie = self.ctx.add_movie(None, None, _int_field(body, "tmdb_id", minimum=1))
         else:
-            movie = self.ctx.library.add_movie(_title(body), _year(body))
+            movie = self.ctx.add_movie(body.get("title"), _year(body))
         return _json(asdict(movie), status=201)
 
     def get_movie(self, request: Request, item_id: int) -> Response:
@@ -153,10 +132,8 @@ class ApiApp:
         return Response(status=204)
 
     def assign_movie(self, request: Request, item_id: int) -> Response:
-        self.ctx.library.get_movie(item_id)
-        report = self.ctx.assigner.assign_movie(item_id, self._torrent_from(request))
-        self.ctx.subtitles.download_automatically([ItemRef("movie", item_id)])
-        return _json(report.to_json())
+        self.ctx.library.get_movie(item_id)  # 404 before reading the body
+        return _json(self.ctx.assign_movie(item_id, self._torrent_from(request)).to_json())
 
     def unassign_movie(self, request: Request, item_id: int) -> Response:
         self.ctx.library.unassign_movie(item_id)
@@ -167,21 +144,16 @@ class ApiApp:
 
     def add_show(self, request: Request) -> Response:
         body = _json_body(request, allowed={"title", "year", "tmdb_id", "seasons"})
+        seasons = body.get("seasons")
+        if seasons is not None and (
+            not isinstance(seasons, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                     for n in seasons)
+        ):
+            raise InvalidInput("'seasons' must be a list of season numbers")
         if "tmdb_id" in body:
-            tmdb_id = _int_field(body, "tmdb_id", minimum=1)
-            seasons = body.get("seasons")
-            if seasons is not None and (
-                not isinstance(seasons, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                                         for n in seasons)
-            ):
-                raise InvalidInput("'seasons' must be a list of season numbers")
-            self.ctx.library.refuse_known_tmdb_id("show", tmdb_id)  # before spending TMDB requests
-            info = self._tmdb().show(tmdb_id, seasons)
-            show = self.ctx.library.add_show(info.title, info.year, info.tmdb_id, info.seasons)
+            show = self.ctx.add_show(None, None, _int_field(body, "tmdb_id", minimum=1), seasons)
         else:
-            if "seasons" in body:
-                raise InvalidInput("'seasons' goes with 'tmdb_id'; without TMDB the torrent's files make the seasons")
-            show = self.ctx.library.add_show(_title(body), _year(body))
+            show = self.ctx.add_show(body.get("title"), _year(body), seasons=seasons)
         return _json(asdict(show), status=201)
 
     def get_show(self, request: Request, item_id: int) -> Response:
@@ -194,36 +166,25 @@ class ApiApp:
 
     def assign_show(self, request: Request, item_id: int) -> Response:
         self.ctx.library.get_show(item_id)
-        report = self.ctx.assigner.assign_show(item_id, self._torrent_from(request))
-        if self.ctx.subtitles.downloads_automatically:  # else no need to look the episodes up again
-            matched = {(f.season, number) for f in report.matched for number in f.episodes or []}
-            self.ctx.subtitles.download_automatically([
-                ItemRef("episode", episode.id) for season in self.ctx.library.get_show(item_id).seasons
-                for episode in season.episodes if (episode.season, episode.number) in matched])
-        return _json(report.to_json())
+        return _json(self.ctx.assign_show(item_id, self._torrent_from(request)).to_json())
 
     def unassign_episode(self, request: Request, item_id: int) -> Response:
         self.ctx.library.unassign_episode(item_id)
         return Response(status=204)
 
     def movie_releases(self, request: Request, item_id: int) -> Response:
-        movie = self.ctx.library.get_movie(item_id)
-        return _json(self.ctx.search.find(Wanted("movie", movie.title, movie.year), movie.tmdb_id).to_json())
+        return _json(self.ctx.movie_releases(item_id).to_json())
 
     def season_releases(self, request: Request, item_id: int) -> Response:
         """`?season=N`: season packs first, then single episodes of that season."""
-        show = self.ctx.library.get_show(item_id)
         season = request.args.get("season", "")
         if not season.isascii() or not season.isdigit() or len(season) > 4:
             raise InvalidInput("give the season to search for: ?season=N")
-        wanted = Wanted("season", show.title, show.year, season=int(season))
-        return _json(self.ctx.search.find(wanted, show.tmdb_id).to_json())
+        return _json(self.ctx.season_releases(item_id, int(season)).to_json())
 
     def episode_releases(self, request: Request, item_id: int) -> Response:
-        episode = self.ctx.library.get_episode(item_id)
-        wanted = Wanted("episode", episode.show_title, episode.show_year, episode.season, episode.number)
-        found = self.ctx.search.find(wanted, episode.show_tmdb_id).to_json()
-        return _json({**found, "show_id": episode.show_id})  # a release is assigned to the show
+        found, show_id = self.ctx.episode_releases(item_id)
+        return _json({**found.to_json(), "show_id": show_id})  # a release is assigned to the show
 
     def list_subtitles(self, request: Request, kind: str, item_id: int) -> Response:
         return _json(asdict(self.ctx.subtitles.of_item(_item_ref(kind, item_id))))
@@ -278,20 +239,12 @@ class ApiApp:
     def remove_torrent(self, request: Request, info_hash: str) -> Response:
         """The torrent leaves the session and the library, with its data and every assignment to it."""
         info_hash = _info_hash(info_hash)
-        self.ctx.library.get_torrent(info_hash)
-        self.ctx.engine.remove(info_hash)
-        removed = self.ctx.library.delete_torrent(info_hash)
-        return _json({"info_hash": info_hash, "removed_assignments": removed})
+        return _json({"info_hash": info_hash, "removed_assignments": self.ctx.remove_torrent(info_hash)})
 
     def _torrent_json(self, record: TorrentRecord) -> dict:
         return {**asdict(record), **asdict(self.ctx.engine.state(record.info_hash))}
 
     # -- helpers --------------------------------------------------------------
-
-    def _tmdb(self) -> TmdbClient:
-        if self.ctx.tmdb is None:
-            raise Unavailable("TMDB is not configured: set tmdb.api_key, or add with a title and year")
-        return self.ctx.tmdb
 
     def _torrent_from(self, request: Request) -> TorrentMeta:
         """The torrent named by an assign request: an uploaded file, base64 bytes, a magnet or an info-hash."""
@@ -299,7 +252,7 @@ class ApiApp:
             upload = request.files.get("torrent")
             if upload is None:
                 raise InvalidInput("the multipart body has no file field named 'torrent'")
-            return _parse_torrent(upload.read())
+            return torrent_from_bytes(upload.read())
         body = _json_body(request, allowed={"source", "torrent"})
         if ("source" in body) == ("torrent" in body):
             raise InvalidInput("give exactly one of 'source' (magnet or info-hash) and 'torrent' (base64 .torrent)")
@@ -310,22 +263,8 @@ class ApiApp:
                 data = base64.b64decode(body["torrent"], validate=True)
             except (binascii.Error, ValueError):
                 raise InvalidInput("'torrent' is not valid base64") from None
-            return _parse_torrent(data)
-        text = body["source"]
-        if is_link(text):  # an indexer's download link: a .torrent, or a redirect to a magnet
-            fetched = fetch_link(reveal_key(text.strip(), self.ctx.search.indexers), self.ctx.search.timeout,
-                                 self.ctx.max_upload_bytes)
-            if isinstance(fetched, bytes):
-                return _parse_torrent(fetched, what="the link's answer")
-            text = fetched
-        elif isinstance(text, str) and "://" in text:
-            raise InvalidInput("a source is a magnet URI, an info-hash or an http(s) link to a .torrent")
-        try:
-            source = parse_source(text)
-        except SourceError as exc:
-            raise InvalidInput(str(exc)) from None
-        # A torrent assigned before never waits on the swarm again.
-        return self.ctx.library.stored_meta(source.info_hash) or self.ctx.engine.fetch_metadata(source)
+            return torrent_from_bytes(data)
+        return self.ctx.torrent_from_text(body["source"])
 
 
 def _item_ref(kind: str, item_id: int) -> ItemRef:
@@ -337,15 +276,6 @@ def _info_hash(text: str) -> str:
         return normalise_info_hash(text)
     except SourceError as exc:
         raise InvalidInput(str(exc)) from None
-
-
-def _parse_torrent(data: bytes, what: str = "") -> TorrentMeta:
-    try:
-        return parse_torrent(data)
-    except MetainfoError as exc:
-        if what and data.lstrip()[:1] == b"<":
-            raise InvalidInput(f"{what} is a web page, not a .torrent file") from None
-        raise InvalidInput(f"{what}: {exc}" if what else str(exc)) from None
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -397,13 +327,6 @@ def _int_field(body: dict, key: str, minimum: int | None = None, maximum: int = 
     if (minimum is not None and value < minimum) or value > maximum:
         raise InvalidInput(f"'{key}' is out of range")
     return value
-
-
-def _title(body: dict) -> str:
-    title = body.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise InvalidInput("'title' is required (or 'tmdb_id' when TMDB is configured)")
-    return title
 
 
 def _year(body: dict) -> int | None:
