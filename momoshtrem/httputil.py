@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
+from werkzeug.routing import BaseConverter
+
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
 
 
@@ -49,3 +51,15 @@ def plain_response(start_response: Callable, status: str, text: str, headers: li
         *(headers or []),
     ])
     return [] if method == "HEAD" else [body]
+
+
+class IdConverter(BaseConverter):
+    """Ids in paths: ASCII digits only (werkzeug's int also takes '１'), at most 18 of them (below 2^63)."""
+
+    regex = r"[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)

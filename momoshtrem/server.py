@@ -38,7 +38,8 @@ from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, SwarmWaitBounds
-from momoshtrem.ui.app import UI_PREFIX, StatusPage
+from momoshtrem.ui.app import UI_PREFIX, WebUI
+from momoshtrem.ui.status import StatusSections
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Dispatcher:
         if problem:
             return plain_response(start_response, "400 Bad Request", f"Bad path: {problem}.\n",
                                   method=environ.get("REQUEST_METHOD", "GET"))
+        if path == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD") and _wants_a_page(environ):
+            start_response("302 Found", [("Location", UI_PREFIX + "/"), ("Content-Length", "0")])
+            return [b""]  # a browser at the server's root lands on the web UI; WebDAV clients ask for no HTML
         for prefix, app in self._routes.items():
             if path == prefix or path.startswith(prefix + "/"):
                 return app(environ, start_response)
@@ -116,8 +120,8 @@ class Server:
             block_size=config.server.block_size,
         )
         self.metrics = Metrics(self.engine)
-        routes = {API_PREFIX: api, UI_PREFIX: StatusPage(self.library, self.engine, self.streams),
-                  METRICS_PATH: self.metrics.app}
+        web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams))
+        routes = {API_PREFIX: api, UI_PREFIX: web_ui, METRICS_PATH: self.metrics.app}
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
         guarded = CrossSiteGuard(self.auth, config.server.allowed_hosts, check_host=not self.auth.enabled)
         self.app = RequestLog(guarded, observers=[self.metrics.observe])
@@ -203,6 +207,10 @@ def _opensubtitles_client(config: Config) -> OpenSubtitlesClient | None:
         return None
     return OpenSubtitlesClient(settings.api_key, settings.base_url, settings.username, settings.password,
                                settings.timeout)
+
+
+def _wants_a_page(environ: dict) -> bool:
+    return "text/html" in environ.get("HTTP_ACCEPT", "")
 
 
 def open_to_the_network(host: str, auth_enabled: bool) -> bool:

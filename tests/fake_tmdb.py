@@ -53,6 +53,14 @@ EPISODE_NAMES = {
 }
 
 
+def search_result(item: dict) -> dict:
+    """An entry of /search/movie or /search/tv: a subset of the details, as TMDB sends it."""
+    keys = ("adult", "backdrop_path", "id", "original_language", "overview", "popularity", "poster_path",
+            "vote_average", "vote_count", "title", "original_title", "release_date", "video",
+            "name", "original_name", "first_air_date")
+    return {key: item[key] for key in keys if key in item} | {"genre_ids": [g["id"] for g in item["genres"]]}
+
+
 def season_body(show_id: int, number: int) -> dict:
     return {
         "_id": f"52542282760ee313280{number:05d}", "air_date": EPISODE_NAMES[(show_id, number)][0][2],
@@ -114,4 +122,10 @@ class FakeTmdb:
         if m := re.fullmatch(r"/3/tv/(\d+)/season/(\d+)", url.path):
             key_ = (int(m.group(1)), int(m.group(2)))
             return (200, season_body(*key_)) if key_ in EPISODE_NAMES else not_found
+        if m := re.fullmatch(r"/3/search/(movie|tv)", url.path):
+            query = parse_qs(url.query).get("query", [""])[0].casefold()
+            pool = MOVIES if m.group(1) == "movie" else SHOWS
+            found = [search_result(item) for item in pool.values()
+                     if query and query in (item.get("title") or item.get("name")).casefold()]
+            return 200, {"page": 1, "results": found, "total_pages": 1, "total_results": len(found)}
         return not_found

@@ -160,11 +160,11 @@ def test_status_page_in_chromium_shows_the_streaming_torrent_and_its_piece_map(s
         assert first
         wait_until(lambda: server.server.engine.piece_states(made.info_hash).have.count(1) >= 1, 30,
                    "a downloaded piece")
-        page = chromium("--dump-dom", server.url + "/ui/")
+        page = chromium("--dump-dom", server.url + "/ui/status")
         assert page.returncode == 0, page.stderr[-2000:]
         dom = page.stdout
         screenshot = Path(tmp_path) / "status.png"
-        shot = chromium(f"--screenshot={screenshot}", server.url + "/ui/")
+        shot = chromium(f"--screenshot={screenshot}", server.url + "/ui/status")
         assert shot.returncode == 0, shot.stderr[-2000:]
     finally:
         player.close()
@@ -185,10 +185,10 @@ def test_status_page_in_chromium_shows_the_streaming_torrent_and_its_piece_map(s
 
 
 def test_status_page_answers_without_torrents_and_refuses_writes(server):
-    page = server.http.get(server.url + "/ui/", timeout=30)
+    page = server.http.get(server.url + "/ui/status", timeout=30)
     assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "No torrent is in the session" in page.text and '<meta http-equiv="refresh"' in page.text
     moved = server.http.get(server.url + "/ui", allow_redirects=False, timeout=30)
     assert moved.status_code == 301 and moved.headers["Location"] == "/ui/"
-    assert server.http.post(server.url + "/ui/", timeout=30).status_code == 405
+    assert server.http.post(server.url + "/ui/status", timeout=30).status_code == 405
     assert server.http.get(server.url + "/ui/nothing", timeout=30).status_code == 404

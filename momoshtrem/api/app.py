@@ -17,11 +17,12 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.routing import BaseConverter, Map, Rule
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from momoshtrem import __version__
 from momoshtrem.actions import Actions, torrent_from_bytes
+from momoshtrem.httputil import IdConverter
 from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
 from momoshtrem.library.models import ItemRef, TorrentRecord
 from momoshtrem.torrent.metainfo import TorrentMeta
@@ -30,18 +31,6 @@ from momoshtrem.torrent.sources import SourceError, normalise_info_hash
 log = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
-
-
-class _IdConverter(BaseConverter):
-    """Ids in paths: ASCII digits only (werkzeug's int also takes '１'), at most 18 of them (below 2^63)."""
-
-    regex = r"[0-9]{1,18}"
-
-    def to_python(self, value: str) -> int:
-        return int(value)
-
-    def to_url(self, value: int) -> str:
-        return str(value)
 
 
 _ROUTES = Map(
@@ -75,7 +64,7 @@ _ROUTES = Map(
         Rule("/api/torrents/<info_hash>/resume", endpoint="resume_torrent", methods=["POST"]),
     ],
     strict_slashes=False,
-    converters={"id": _IdConverter},
+    converters={"id": IdConverter},
 )
 
 

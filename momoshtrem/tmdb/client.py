@@ -34,6 +34,19 @@ class TmdbShow:
     seasons: list[NewSeason]
 
 
+@dataclass(frozen=True)
+class TmdbHit:
+    """One search result: enough to recognise the film or show and to add it by id."""
+
+    tmdb_id: int
+    title: str
+    year: int | None
+    overview: str
+
+
+MAX_HITS = 20
+
+
 class TmdbClient:
     def __init__(self, api_key: str, base_url: str, language: str = "en-US", timeout: float = 10.0) -> None:
         self._api_key = api_key
@@ -70,8 +83,22 @@ class TmdbClient:
         return TmdbShow(tmdb_id=data["id"], title=data.get("name") or data.get("original_name") or "",
                         year=_year(data.get("first_air_date")), seasons=seasons)
 
-    def _get(self, path: str, what: str) -> dict:
-        params = {"language": self._language}
+    def search(self, kind: str, query: str) -> list[TmdbHit]:
+        """Movies (kind "movie") or shows whose title matches `query`, TMDB's best first."""
+        path = "/search/movie" if kind == "movie" else "/search/tv"
+        data = self._get(path, what=f"search for '{query[:50]}'", query=query[:200])
+        hits = []
+        for item in (data.get("results") or [])[:MAX_HITS]:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                continue
+            title = item.get("title") or item.get("name") or item.get("original_title") or item.get("original_name")
+            date = item.get("release_date") or item.get("first_air_date")
+            hits.append(TmdbHit(item["id"], str(title or "")[:300], _year(date if isinstance(date, str) else None),
+                                str(item.get("overview") or "")[:500]))
+        return hits
+
+    def _get(self, path: str, what: str, **extra: str) -> dict:
+        params = {"language": self._language, **extra}
         if not self._api_key.startswith("eyJ"):
             params["api_key"] = self._api_key
         try:

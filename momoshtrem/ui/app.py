@@ -1,136 +1,295 @@
-"""The status page at /ui/: the page a user opens when a stream stutters.
+"""The web UI at /ui/: browse the library, add, find releases, assign, manage torrents, see the status.
 
-Server-rendered HTML that reloads itself every few seconds (no script, no
-build step): the library's size, what readers went through, and every torrent
-in the session with its state, peers, rates, bytes on disk and a piece map
-showing what is downloaded, arriving, waited for and wanted, and where each
-reader is.
+Server-rendered Jinja2 pages (autoescaped: titles, file names and release
+names come from torrents, indexers and TMDB, and are attacker-controlled)
+that work as plain HTML forms; one small script only shows progress while a
+magnet's metadata arrives. Every change is a POST, answered by a redirect
+(post/redirect/get) or, for an assignment, by the item's page with the
+per-file report. Deleting, unassigning and removing ask for a confirmation
+page first. Cross-site posts never get here (CrossSiteGuard); auth is the
+server's.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from html import escape
-from typing import Callable, Iterable
+from dataclasses import asdict
+from typing import Any, Callable, Iterable
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from werkzeug.exceptions import HTTPException, NotFound as RouteNotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
 
 from momoshtrem import __version__
-from momoshtrem.httputil import plain_response
+from momoshtrem.actions import Actions, torrent_from_bytes
+from momoshtrem.httputil import IdConverter
 from momoshtrem.humanize import human_bytes
-from momoshtrem.library.store import Library
-from momoshtrem.streaming.stream import Streams
-from momoshtrem.torrent.reports import TorrentState
-from momoshtrem.torrent.session import SessionManager
-from momoshtrem.ui.piecemap import ReaderMark, legend_html, piece_runs, render_svg
+from momoshtrem.library import naming
+from momoshtrem.library.errors import InvalidInput, LibraryError
+from momoshtrem.library.models import ItemRef
+from momoshtrem.torrent.metainfo import TorrentMeta
+from momoshtrem.torrent.sources import SourceError, normalise_info_hash
+from momoshtrem.ui.piecemap import legend_html
+from momoshtrem.ui.status import StatusSections
+
+log = logging.getLogger(__name__)
 
 UI_PREFIX = "/ui"
-REFRESH_SECONDS = 2
+PAGE_SIZE = 100
+STATUS_REFRESH_SECONDS = 2
 
-_STYLE = """
-body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #212121; }
-h1 { margin: 0 0 .2em; } h2 { margin-top: 1.4em; border-bottom: 1px solid #ccc; }
-table.figures td, table.figures th { padding: .15em .9em .15em 0; text-align: left; }
-table.figures th { font-weight: normal; color: #616161; }
-article.torrent { margin: 1em 0 1.6em; } article.torrent h3 { margin: .2em 0; }
-.hash { font-family: monospace; color: #757575; } .error { color: #c62828; font-weight: bold; }
-.legend-item { margin-right: 1.2em; } .swatch { display: inline-block; width: .9em; height: .9em;
-  margin-right: .3em; vertical-align: middle; } .muted { color: #757575; }
-"""
+_ROUTES = Map([
+    Rule("/ui/", endpoint="library_page", methods=["GET"]),
+    Rule("/ui/add", endpoint="add_page", methods=["GET"]),
+    Rule("/ui/add", endpoint="add", methods=["POST"]),
+    Rule("/ui/<any(movies, shows):kind>/<id:item_id>", endpoint="item", methods=["GET"]),
+    Rule("/ui/<any(movies, shows):kind>/<id:item_id>/releases", endpoint="releases", methods=["GET"]),
+    Rule("/ui/<any(movies, shows):kind>/<id:item_id>/assign", endpoint="assign", methods=["POST"]),
+    Rule("/ui/<any(movies, shows):kind>/<id:item_id>/delete", endpoint="delete", methods=["POST"]),
+    Rule("/ui/movies/<id:item_id>/unassign", endpoint="unassign_movie", methods=["POST"]),
+    Rule("/ui/episodes/<id:item_id>/unassign", endpoint="unassign_episode", methods=["POST"]),
+    Rule("/ui/torrents", endpoint="torrents", methods=["GET"]),
+    Rule("/ui/torrents/<info_hash>/<any(pause, resume, remove):action>", endpoint="torrent_action",
+         methods=["POST"]),
+    Rule("/ui/status", endpoint="status", methods=["GET"]),
+], converters={"id": IdConverter})
 
 
-class StatusPage:
-    def __init__(self, library: Library, engine: SessionManager, streams: Streams) -> None:
-        self._library = library
-        self._engine = engine
-        self._streams = streams
+class WebUI:
+    def __init__(self, actions: Actions, status: StatusSections) -> None:
+        self.actions = actions
+        self.library = actions.library
+        self.status_sections = status
+        self.templates = Environment(loader=PackageLoader("momoshtrem.ui", "templates"),
+                                     autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+        self.templates.filters["bytes"] = human_bytes
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "")
-        if path == UI_PREFIX:
-            start_response("301 Moved Permanently", [("Location", UI_PREFIX + "/"), ("Content-Length", "0")])
-            return [b""]
-        if path != UI_PREFIX + "/":
-            return plain_response(start_response, "404 Not Found", "No such page.\n", method=method)
-        if method not in ("GET", "HEAD"):
-            return plain_response(start_response, "405 Method Not Allowed", "The status page is read-only.\n",
-                                  method=method, headers=[("Allow", "GET, HEAD")])
-        body = self.render().encode()
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
-                                  ("Cache-Control", "no-store")])
-        return [b"" if method == "HEAD" else body]
+        if environ.get("PATH_INFO") == UI_PREFIX:
+            return redirect(UI_PREFIX + "/", code=301)(environ, start_response)
+        request = Request(environ)
+        request.max_content_length = request.max_form_memory_size = self.actions.max_upload_bytes
+        try:
+            endpoint, args = _ROUTES.bind_to_environ(environ).match()
+            response = getattr(self, endpoint)(request, **args)
+        except LibraryError as exc:
+            response = self._page("error.html", exc.status, title="Something went wrong",
+                                  message=_error(str(exc)))
+        except RequestEntityTooLarge:
+            response = self._page("error.html", 413, title="Too large",
+                                  message=_error(f"the upload is larger than {self.actions.max_upload_bytes} bytes"))
+        except RouteNotFound:
+            response = self._page("error.html", 404, title="No such page")
+        except HTTPException as exc:
+            response = self._page("error.html", exc.code or 500, title=exc.name)
+        except Exception:  # the server keeps serving; the log has the traceback
+            log.exception("UI %s %s failed", request.method, request.path)
+            response = self._page("error.html", 500, title="Internal error", message=_error("see the server log"))
+        return response(environ, start_response)
 
-    def render(self) -> str:
-        return (
-            f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-            f"<title>momoshtrem status</title><style>{_STYLE}</style></head><body>"
-            f"<h1>momoshtrem</h1><p class=\"muted\">Version {escape(__version__)}. "
-            f"{time.strftime('%H:%M:%S')}, refreshed every {REFRESH_SECONDS} s.</p>"
-            f"{self._library_section()}{self._reads_section()}{self._torrents_section()}</body></html>"
-        )
+    # -- library ----------------------------------------------------------------
 
-    def _library_section(self) -> str:
-        counts = self._library.counts()
-        return "<section id=\"library\"><h2>Library</h2>" + _figures([
-            ("Movies", f"{counts.movies} ({counts.movies_assigned} playable)"),
-            ("Shows", str(counts.shows)),
-            ("Episodes", f"{counts.episodes} ({counts.episodes_assigned} playable)"),
-            ("Torrents", str(counts.torrents)),
-        ]) + "</section>"
+    def library_page(self, request: Request) -> Response:
+        query = request.args.get("q", "").strip()[:200]
+        state = request.args.get("state", "")
+        items = [{"kind": "movie", "title": m.title, "year": m.year, "href": f"/ui/movies/{m.id}",
+                  "state": "assigned" if m.assignment else "no torrent",
+                  "state_class": "assigned" if m.assignment else "none"} for m in self.library.list_movies()]
+        items += [{"kind": "show", "title": s.title, "year": s.year, "href": f"/ui/shows/{s.id}",
+                   "state": f"{s.assigned_episodes} of {s.episodes} episodes",
+                   "state_class": "assigned" if s.assigned_episodes else "none"} for s in self.library.list_shows()]
+        if query:
+            items = [i for i in items if query.casefold() in i["title"].casefold()]
+        if state:
+            items = [i for i in items if i["state_class"] == state]
+        items.sort(key=lambda i: (i["title"].casefold(), i["year"] or 0))
+        pages = max(1, math.ceil(len(items) / PAGE_SIZE))
+        page = min(max(_page_number(request.args.get("page")), 1), pages)
 
-    def _reads_section(self) -> str:
-        stats = self._engine.read_stats.snapshot()
-        return "<section id=\"reads\"><h2>Reads since start</h2>" + _figures([
-            ("Reads", str(stats["reads"])),
-            ("Waited for a piece", f"{stats['blocked_reads']} ({stats['blocked_read_seconds']:.1f} s in all)"),
-            ("Timed out", str(stats["read_timeouts"])),
-            ("Failed", str(stats["read_errors"])),
-            ("Seeks", str(stats["seeks"])),
-            ("Data on disk", human_bytes(self._engine.cache_bytes())),
-        ]) + "</section>"
+        def page_query(number: int) -> str:
+            return urlencode({k: v for k, v in (("q", query), ("state", state), ("page", number)) if v})
 
-    def _torrents_section(self) -> str:
-        states = self._engine.states()
-        if not states:
-            body = ("<p class=\"muted\">No torrent is in the session: one joins when a file of it is first played, "
-                    "and leaves when it is removed.</p>")
+        return self._page("library.html", title="Library", here="/ui/", query=query, state=state, total=len(items),
+                          items=items[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], page=page, pages=pages,
+                          page_query=page_query)
+
+    def add_page(self, request: Request) -> Response:
+        query = request.args.get("q", "").strip()[:200]
+        kind = "show" if request.args.get("kind") == "show" else "movie"
+        hits, message = None, None
+        if query and self.actions.tmdb is not None:
+            try:
+                hits = self.actions.tmdb.search(kind, query)
+            except LibraryError as exc:
+                message = _error(str(exc))
+        return self._page("add.html", title="Add", here="/ui/add", tmdb=self.actions.tmdb is not None, query=query,
+                          kind=kind, hits=hits, message=message)
+
+    def add(self, request: Request) -> Response:
+        form = request.form
+        kind = form.get("kind")
+        if kind not in ("movie", "show"):
+            raise InvalidInput("choose Add movie or Add show")
+        tmdb_id = _optional_int(form.get("tmdb_id"), "TMDB id")
+        year = _optional_int(form.get("year"), "Year")
+        if year is not None and not 1870 <= year <= 2200:
+            raise InvalidInput("the year is out of range")
+        try:
+            if kind == "movie":
+                item_id = self.actions.add_movie(form.get("title"), year, tmdb_id).id
+            else:
+                item_id = self.actions.add_show(form.get("title"), year, tmdb_id).id
+        except LibraryError as exc:
+            return self._page("add.html", exc.status, title="Add", here="/ui/add", tmdb=self.actions.tmdb is not None,
+                              title_value=form.get("title"), year_value=form.get("year"), hits=None, kind=kind, message=_error(str(exc)))
+        return redirect(f"/ui/{kind}s/{item_id}", code=303)
+
+    # -- a movie or a show ------------------------------------------------------
+
+    def item(self, request: Request, kind: str, item_id: int, status: int = 200, **extra: Any) -> Response:
+        base = f"/ui/{kind}/{item_id}"
+        if kind == "movies":
+            movie = self.library.get_movie(item_id)
+            assignment = movie.assignment
+            torrent_name = self.library.get_torrent(assignment.info_hash).name if assignment else None
+            share_path = None
+            if assignment:
+                ext = assignment.file_path.rsplit(".", 1)[-1] if "." in assignment.file_path else "mkv"
+                share_path = (f"/Movies/{naming.movie_folder(movie.title, movie.year)}/"
+                              f"{naming.movie_file(movie.title, movie.year, '.' + ext)}")
+            return self._page("movie.html", status, title=movie.title, movie=movie, base=base, assign_to=base,
+                              torrent_name=torrent_name, share_path=share_path,
+                              subtitles=self.actions.subtitles.of_item(ItemRef("movie", item_id)),
+                              **{"releases": None, "report": None, **extra})
+        show = self.library.get_show(item_id)
+        return self._page("show.html", status, title=show.title, show=show, base=base, assign_to=base,
+                          **{"releases": None, "report": None, "season": None, **extra})
+
+    def releases(self, request: Request, kind: str, item_id: int) -> Response:
+        try:
+            if kind == "movies":
+                found = self.actions.movie_releases(item_id)
+                season = None
+            else:
+                season = _optional_int(request.args.get("season"), "Season")
+                if season is None or season < 0:
+                    raise InvalidInput("give the season to find releases for")
+                found = self.actions.season_releases(item_id, season)
+        except LibraryError as exc:
+            return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
+        return self.item(request, kind, item_id, releases=found.to_json(), season=season)
+
+    def assign(self, request: Request, kind: str, item_id: int) -> Response:
+        (self.library.get_movie if kind == "movies" else self.library.get_show)(item_id)  # 404 first
+        try:
+            meta = self._torrent_from(request)
+            report = (self.actions.assign_movie if kind == "movies" else self.actions.assign_show)(item_id, meta)
+        except LibraryError as exc:
+            return self.item(request, kind, item_id, exc.status, message=_error(str(exc)),
+                             report=exc.details or None)
+        return self.item(request, kind, item_id, report=report.to_json(),
+                         message={"kind": "ok", "text": f"Assigned {report.torrent_name}."})
+
+    def delete(self, request: Request, kind: str, item_id: int) -> Response:
+        record = (self.library.get_movie if kind == "movies" else self.library.get_show)(item_id)
+        if request.form.get("confirm") != "yes":
+            what = "movie" if kind == "movies" else "show with its seasons and episodes"
+            return self._confirm(f"Delete {record.title}?", f"The {what} leaves the library and the share. "
+                                 "Its torrents stay until you remove them.", "Delete", request.path,
+                                 f"/ui/{kind}/{item_id}")
+        (self.library.delete_movie if kind == "movies" else self.library.delete_show)(item_id)
+        self.actions.subtitles.forget_deleted_items()
+        return redirect("/ui/", code=303)
+
+    def unassign_movie(self, request: Request, item_id: int) -> Response:
+        movie = self.library.get_movie(item_id)
+        if request.form.get("confirm") != "yes":
+            return self._confirm(f"Unassign {movie.title}?", "Its file leaves the share; the torrent stays.",
+                                 "Unassign", request.path, f"/ui/movies/{item_id}")
+        self.library.unassign_movie(item_id)
+        return redirect(f"/ui/movies/{item_id}", code=303)
+
+    def unassign_episode(self, request: Request, item_id: int) -> Response:
+        episode = self.library.get_episode(item_id)
+        back = f"/ui/shows/{episode.show_id}"
+        if request.form.get("confirm") != "yes":
+            return self._confirm(f"Unassign {episode.show_title} {naming.episode_code(episode.season, [episode.number])}?",
+                                 "Its file leaves the share; the torrent stays.", "Unassign", request.path, back)
+        self.library.unassign_episode(item_id)
+        return redirect(back, code=303)
+
+    # -- torrents and status ----------------------------------------------------
+
+    def torrents(self, request: Request) -> Response:
+        rows = []
+        for record in self.library.list_torrents():
+            state = self.actions.engine.state(record.info_hash)
+            rows.append({**asdict(record), **asdict(state),
+                         "piece_map": self.status_sections.piece_map(record.info_hash)})
+        return self._page("torrents.html", title="Torrents", here="/ui/torrents", torrents=rows, legend=legend_html())
+
+    def torrent_action(self, request: Request, info_hash: str, action: str) -> Response:
+        try:
+            info_hash = normalise_info_hash(info_hash)
+        except SourceError as exc:
+            raise InvalidInput(str(exc)) from None
+        record = self.library.get_torrent(info_hash)
+        if action == "remove":
+            if request.form.get("confirm") != "yes":
+                return self._confirm(f"Remove {record.name}?", "Its data and every assignment to it go too.",
+                                     "Remove", request.path, "/ui/torrents")
+            self.actions.remove_torrent(info_hash)
+        elif action == "pause":
+            self.actions.engine.pause(info_hash)
         else:
-            body = "".join(self._torrent(state) for state in states)
-        return f"<section id=\"torrents\"><h2>Torrents in the session</h2>{body}{legend_html()}</section>"
+            self.actions.engine.resume(info_hash)
+        return redirect("/ui/torrents", code=303)
 
-    def _torrent(self, state: TorrentState) -> str:
-        torrent = self._engine.find(state.info_hash)
-        name = torrent.meta.name if torrent is not None else "(fetching metadata)"
-        error = f'<p class="error">{escape(state.error)}</p>' if state.error else ""
-        figures = _figures([
-            ("State", state.state),
-            ("Progress", f"{state.progress * 100:.1f} %"),
-            ("Peers", f"{state.peers} ({state.seeds} seeds)"),
-            ("Download", human_bytes(state.download_rate) + "/s"),
-            ("Upload", human_bytes(state.upload_rate) + "/s"),
-            ("On disk", human_bytes(state.bytes_on_disk)),
-            ("Readers", str(state.readers)),
-        ])
-        return (f'<article class="torrent" data-info-hash="{state.info_hash}"><h3>{escape(name)}</h3>'
-                f'<p class="hash">{state.info_hash}</p>{error}{figures}{self._piece_map(state.info_hash)}</article>')
+    def status(self, request: Request) -> Response:
+        return self._page("status.html", title="Status", here="/ui/status", refresh=STATUS_REFRESH_SECONDS,
+                          version=__version__, now=time.strftime("%H:%M:%S"), sections=self.status_sections.render())
 
-    def _piece_map(self, info_hash: str) -> str:
-        pieces = self._engine.piece_states(info_hash)
-        if pieces is None:
-            return ""
-        views = self._streams.views(info_hash)
-        deadlines = frozenset().union(*(view.deadline_pieces for view in views))
-        marks = [ReaderMark(piece, f"{'container detection' if reader_id == 0 else f'reader {reader_id}'}: "
-                                   f"{view.file_path}, piece {piece}")
-                 for view in views for reader_id, piece in view.reader_pieces.items()]
-        runs = piece_runs(pieces.have, pieces.downloading, deadlines, pieces.priorities)
-        files = "".join(
-            f"<li>{escape(view.file_path)}: readers {len(view.reader_pieces)}"
-            f"{', waiting for pieces' if view.waiting else ''}</li>" for view in views)
-        return render_svg(runs, len(pieces.have), marks) + (f"<ul class=\"streams\">{files}</ul>" if files else "")
+    # -- helpers ------------------------------------------------------------------
+
+    def _torrent_from(self, request: Request) -> TorrentMeta:
+        upload = request.files.get("torrent")
+        if upload is not None and upload.filename:
+            return torrent_from_bytes(upload.read(), what="the uploaded file")
+        source = request.form.get("source", "").strip()
+        if not source:
+            raise InvalidInput("give a magnet, an info-hash or a link in Torrent, or choose a Torrent file")
+        return self.actions.torrent_from_text(source)
+
+    def _confirm(self, question: str, detail: str, verb: str, action: str, back: str) -> Response:
+        return self._page("confirm.html", title=question, question=question, detail=detail, verb=verb,
+                          action=action, back=back)
+
+    def _page(self, template: str, status: int = 200, **context: Any) -> Response:
+        body = self.templates.get_template(template).render(**context)
+        return Response(body, status=status, mimetype="text/html",
+                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                                 "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
+                                                            "script-src 'unsafe-inline'; img-src 'self' data:; "
+                                                            "frame-ancestors 'none'"})
 
 
-def _figures(rows: list[tuple[str, str]]) -> str:
-    cells = "".join(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in rows)
-    return f'<table class="figures">{cells}</table>'
+def _error(text: str) -> dict:
+    return {"kind": "error", "text": text}
 
+
+def _page_number(text: str | None) -> int:
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) < 7 else 1
+
+
+def _optional_int(text: str | None, label: str) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise InvalidInput(f"{label} must be a whole number")
+    return int(text)
