@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 import requests
 
+from tests.fake_opensubtitles import API_KEY as OPENSUBTITLES_KEY, FakeOpenSubtitles, FakeSubtitle
 from tests.fake_tmdb import API_KEY as TMDB_KEY, FakeTmdb
 from tests.fake_torznab import API_KEY as TORZNAB_KEY, FakeTorznab, Item
 from tests.helpers import RunningServer, make_test_config, wait_until
@@ -34,20 +35,28 @@ def browser():
         launched.close()
 
 
+SUBTITLE = b"1\n00:00:01,000 --> 00:00:02,000\nDon't let yourself get attached to anything.\n"
+
+
 @pytest.fixture
 def stand_ins():
     tmdb, torznab = FakeTmdb(), FakeTorznab().start()
-    yield tmdb, torznab
+    opensubtitles = FakeOpenSubtitles(subtitles=[FakeSubtitle(501, "en", "Heat.1995.1080p.srt", SUBTITLE,
+                                                              query="heat")])
+    yield tmdb, torznab, opensubtitles
     tmdb.close()
     torznab.close()
+    opensubtitles.close()
 
 
 @pytest.fixture
 def ui(tmp_path, stand_ins):
     from momoshtrem.config import IndexerConfig
 
-    tmdb, torznab = stand_ins
+    tmdb, torznab, opensubtitles = stand_ins
     config = make_test_config(tmp_path)
+    config.opensubtitles.api_key, config.opensubtitles.base_url = OPENSUBTITLES_KEY, opensubtitles.base_url
+    config.subtitles.dir = str(tmp_path / "subtitles")
     config.tmdb.api_key, config.tmdb.base_url = TMDB_KEY, tmdb.base_url
     config.search.indexers = [IndexerConfig("local", torznab.url("good"), TORZNAB_KEY)]
     config.search.timeout = 5
@@ -112,7 +121,7 @@ def test_add_a_movie_assign_a_magnet_in_the_torrent_field_and_it_is_in_the_share
 
 def test_find_releases_and_assign_one_with_its_button_while_hostile_titles_stay_text(ui, page, stand_ins, seeder,
                                                                                       torrent_factory):
-    _, torznab = stand_ins
+    _, torznab, _ = stand_ins
     film = torrent_factory("The.Matrix.1999.1080p.BluRay.mkv", {"The.Matrix.1999.1080p.BluRay.mkv": 300_000})
     seeder.seed(film)
     torznab.items = [
@@ -207,3 +216,20 @@ def test_the_library_pages_through_thousands_of_items_and_filters(ui):
     assert "Film 1999" in last and "Next" not in last
     found = requests.get(ui.url + "/ui/?q=film+0042", timeout=30).text
     assert found.count('href="/ui/movies/') == 1 and "1 item match" in found
+
+
+def test_search_download_and_delete_a_subtitle_on_a_movie_page(ui, page, seeder, torrent_factory):
+    film = torrent_factory("Heat.1995.1080p.mkv", {"Heat.1995.1080p.mkv": 200_000})
+    seeder.seed(film)
+    movie = ui.api("POST", "/api/movies", json={"title": "Heat", "year": 1995}).json()
+    assert ui.api("POST", f"/api/movies/{movie['id']}/assign", json={"source": seeder.magnet(film)}).ok
+    page.goto(ui.url + f"/ui/movies/{movie['id']}")
+    page.get_by_label("Languages").fill("en")
+    page.get_by_role("button", name="Search subtitles").click()
+    result = page.locator("#subtitle-results tbody tr", has_text="Heat.1995.1080p")
+    result.get_by_role("button", name="Download").click()
+    page.get_by_text("Downloaded en subtitles").wait_for()
+    assert any(href.endswith("Heat%20(1995).en.srt") for href in share_entries(ui, "/Movies/Heat%20(1995)/"))
+    page.locator("#subtitles + table tr", has_text="opensubtitles").get_by_role("button", name="Delete").click()
+    page.get_by_text("None yet.").wait_for()
+    assert not any(href.endswith(".srt") for href in share_entries(ui, "/Movies/Heat%20(1995)/"))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import posixpath
+import re
 import time
 from dataclasses import asdict
 from typing import Any, Callable, Iterable
@@ -40,6 +42,7 @@ from momoshtrem.ui.status import StatusSections
 log = logging.getLogger(__name__)
 
 UI_PREFIX = "/ui"
+_ITEM_PAGE = re.compile(r"/ui/(movies|episodes)/[0-9]{1,18}")  # where a subtitle's Delete may send the browser back
 PAGE_SIZE = 100
 STATUS_REFRESH_SECONDS = 2
 
@@ -47,8 +50,12 @@ _ROUTES = Map([
     Rule("/ui/", endpoint="library_page", methods=["GET"]),
     Rule("/ui/add", endpoint="add_page", methods=["GET"]),
     Rule("/ui/add", endpoint="add", methods=["POST"]),
-    Rule("/ui/<any(movies, shows):kind>/<id:item_id>", endpoint="item", methods=["GET"]),
-    Rule("/ui/<any(movies, shows):kind>/<id:item_id>/releases", endpoint="releases", methods=["GET"]),
+    Rule("/ui/<any(movies, shows, episodes):kind>/<id:item_id>", endpoint="item", methods=["GET"]),
+    Rule("/ui/<any(movies, shows, episodes):kind>/<id:item_id>/releases", endpoint="releases", methods=["GET"]),
+    Rule("/ui/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="subtitle_search", methods=["GET"]),
+    Rule("/ui/<any(movies, episodes):kind>/<id:item_id>/subtitles", endpoint="subtitle_download",
+         methods=["POST"]),
+    Rule("/ui/subtitles/<id:subtitle_id>/delete", endpoint="subtitle_delete", methods=["POST"]),
     Rule("/ui/<any(movies, shows):kind>/<id:item_id>/assign", endpoint="assign", methods=["POST"]),
     Rule("/ui/<any(movies, shows):kind>/<id:item_id>/delete", endpoint="delete", methods=["POST"]),
     Rule("/ui/movies/<id:item_id>/unassign", endpoint="unassign_movie", methods=["POST"]),
@@ -153,36 +160,72 @@ class WebUI:
 
     def item(self, request: Request, kind: str, item_id: int, status: int = 200, **extra: Any) -> Response:
         base = f"/ui/{kind}/{item_id}"
+        context: dict[str, Any] = {"base": base, "assign_to": base, "releases": None, "report": None}
+        if kind == "shows":
+            show = self.library.get_show(item_id)
+            return self._page("show.html", status, title=show.title, show=show, **{**context, "season": None, **extra})
         if kind == "movies":
-            movie = self.library.get_movie(item_id)
-            assignment = movie.assignment
-            torrent_name = self.library.get_torrent(assignment.info_hash).name if assignment else None
-            share_path = None
-            if assignment:
-                ext = assignment.file_path.rsplit(".", 1)[-1] if "." in assignment.file_path else "mkv"
-                share_path = (f"/Movies/{naming.movie_folder(movie.title, movie.year)}/"
-                              f"{naming.movie_file(movie.title, movie.year, '.' + ext)}")
-            return self._page("movie.html", status, title=movie.title, movie=movie, base=base, assign_to=base,
-                              torrent_name=torrent_name, share_path=share_path,
-                              subtitles=self.actions.subtitles.of_item(ItemRef("movie", item_id)),
-                              **{"releases": None, "report": None, **extra})
-        show = self.library.get_show(item_id)
-        return self._page("show.html", status, title=show.title, show=show, base=base, assign_to=base,
-                          **{"releases": None, "report": None, "season": None, **extra})
+            item = self.library.get_movie(item_id)
+            template, title = "movie.html", item.title
+        else:
+            item = self.library.get_episode(item_id)
+            template = "episode.html"
+            title = f"{item.show_title} {naming.episode_code(item.season, [item.number])}"
+            context["assign_to"] = f"/ui/shows/{item.show_id}"
+        assignment = item.assignment
+        if assignment:
+            context["torrent_name"] = self.library.get_torrent(assignment.info_hash).name
+            if kind == "movies":
+                ext = posixpath.splitext(assignment.file_path)[1] or ".mkv"
+                context["share_path"] = (f"/Movies/{naming.movie_folder(item.title, item.year)}/"
+                                         f"{naming.movie_file(item.title, item.year, ext)}")
+        subtitles = self.actions.subtitles
+        ref = ItemRef("movie" if kind == "movies" else "episode", item_id)
+        context.update(subtitles=subtitles.of_item(ref), subtitle_search=subtitles.client is not None,
+                       languages=",".join(subtitles.auto_languages) or "en", subtitle_results=None)
+        return self._page(template, status, title=title, item=item, **{**context, **extra})
 
     def releases(self, request: Request, kind: str, item_id: int) -> Response:
+        season = None
         try:
             if kind == "movies":
                 found = self.actions.movie_releases(item_id)
-                season = None
+            elif kind == "episodes":
+                found, _ = self.actions.episode_releases(item_id)
             else:
                 season = _optional_int(request.args.get("season"), "Season")
-                if season is None or season < 0:
+                if season is None:
                     raise InvalidInput("give the season to find releases for")
                 found = self.actions.season_releases(item_id, season)
         except LibraryError as exc:
             return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
         return self.item(request, kind, item_id, releases=found.to_json(), season=season)
+
+    def subtitle_search(self, request: Request, kind: str, item_id: int) -> Response:
+        languages = request.args.get("languages", "")[:100]
+        codes = [code.strip() for code in languages.split(",") if code.strip()]
+        try:
+            found = self.actions.subtitles.search(_subtitle_ref(kind, item_id), codes or ["en"])
+        except LibraryError as exc:
+            return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
+        return self.item(request, kind, item_id, subtitle_results=found.results, languages=languages)
+
+    def subtitle_download(self, request: Request, kind: str, item_id: int) -> Response:
+        file_id = _optional_int(request.form.get("file_id"), "File id")
+        try:
+            record = self.actions.subtitles.download(_subtitle_ref(kind, item_id), request.form.get("language", ""),
+                                                     file_id)
+        except LibraryError as exc:
+            return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
+        return self.item(request, kind, item_id, message={"kind": "ok", "text": f"Downloaded {record.language} "
+                                                                                  "subtitles; they are in the share."})
+
+    def subtitle_delete(self, request: Request, subtitle_id: int) -> Response:
+        back = request.form.get("back", "")
+        if not _ITEM_PAGE.fullmatch(back):
+            raise InvalidInput("the page to return to is not an item's page")
+        self.actions.subtitles.delete(subtitle_id)
+        return redirect(back, code=303)
 
     def assign(self, request: Request, kind: str, item_id: int) -> Response:
         (self.library.get_movie if kind == "movies" else self.library.get_show)(item_id)  # 404 first
@@ -276,6 +319,10 @@ class WebUI:
                                  "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
                                                             "script-src 'unsafe-inline'; img-src 'self' data:; "
                                                             "frame-ancestors 'none'"})
+
+
+def _subtitle_ref(kind: str, item_id: int) -> ItemRef:
+    return ItemRef("movie" if kind == "movies" else "episode", item_id)
 
 
 def _error(text: str) -> dict:
