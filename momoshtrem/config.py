@@ -96,6 +96,8 @@ class TmdbConfig:
     base_url: str = "https://api.themoviedb.org/3"
     language: str = "en-US"
     timeout: float = 10.0
+    image_base_url: str = "https://image.tmdb.org/t/p"
+    poster_dir: str = "./data/posters"
 
 
 @dataclass

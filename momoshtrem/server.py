@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
 from momoshtrem.actions import Actions
@@ -35,6 +36,7 @@ from momoshtrem.subtitles.files import SubtitleFiles
 from momoshtrem.subtitles.opensubtitles import OpenSubtitlesClient
 from momoshtrem.subtitles.service import SubtitleService
 from momoshtrem.tmdb.client import TmdbClient
+from momoshtrem.tmdb.posters import Posters
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, SwarmWaitBounds
@@ -120,7 +122,8 @@ class Server:
             block_size=config.server.block_size,
         )
         self.metrics = Metrics(self.engine)
-        web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams))
+        posters = Posters(tmdb, config.tmdb.image_base_url, Path(config.tmdb.poster_dir), config.tmdb.timeout)
+        web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams), posters)
         routes = {API_PREFIX: api, UI_PREFIX: web_ui, METRICS_PATH: self.metrics.app}
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
         guarded = CrossSiteGuard(self.auth, config.server.allowed_hosts, check_host=not self.auth.enabled)

@@ -9,11 +9,26 @@ error envelope `{"success": false, "status_code": N, "status_message": "..."}`.
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 from tests.loopback_http import JsonHandler, LoopbackServer
 
 API_KEY = "0123456789abcdef0123456789abcdef"
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour: what the image host serves for every poster."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+POSTER_PNG = _png(34, 51, (40, 90, 160))
 
 MOVIES = {
     603: {
@@ -82,11 +97,21 @@ class FakeTmdb:
         self.rate_limited = False
         self.redirect_to: str | None = None  # answer every request with a 302 there, query and all
         self.echo_errors = False  # answer 500 with a status_message that repeats the request, key included
+        self.images_are_pages = False  # the image host answers HTML, as a captive portal would
         fake = self
 
         class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 fake.requests.append(self.path)
+                if self.path.startswith("/t/p/"):  # the image host: no key, raw bytes
+                    body, content_type = ((b"<html>not an image</html>", "text/html") if fake.images_are_pages
+                                          else (POSTER_PNG, "image/png"))
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 self.send_json(*fake.answer(self.path, self.headers.get("Authorization")))
 
         self.server = LoopbackServer(Handler)
@@ -94,6 +119,10 @@ class FakeTmdb:
     @property
     def base_url(self) -> str:
         return self.server.root + "/3"
+
+    @property
+    def image_base_url(self) -> str:
+        return self.server.root + "/t/p"
 
     def close(self) -> None:
         self.server.close()

@@ -58,6 +58,7 @@ def ui(tmp_path, stand_ins):
     config.opensubtitles.api_key, config.opensubtitles.base_url = OPENSUBTITLES_KEY, opensubtitles.base_url
     config.subtitles.dir = str(tmp_path / "subtitles")
     config.tmdb.api_key, config.tmdb.base_url = TMDB_KEY, tmdb.base_url
+    config.tmdb.image_base_url, config.tmdb.poster_dir = tmdb.image_base_url, str(tmp_path / "posters")
     config.search.indexers = [IndexerConfig("local", torznab.url("good"), TORZNAB_KEY)]
     config.search.timeout = 5
     server = RunningServer(config)
@@ -233,3 +234,34 @@ def test_search_download_and_delete_a_subtitle_on_a_movie_page(ui, page, seeder,
     page.locator("#subtitles + table tr", has_text="opensubtitles").get_by_role("button", name="Delete").click()
     page.get_by_text("None yet.").wait_for()
     assert not any(href.endswith(".srt") for href in share_entries(ui, "/Movies/Heat%20(1995)/"))
+
+
+def test_posters_come_from_the_server_fetched_from_tmdb_once(ui, page, stand_ins, tmp_path):
+    tmdb = stand_ins[0]
+    ui.api("POST", "/api/movies", json={"tmdb_id": 603})
+    ui.api("POST", "/api/movies", json={"title": "Home Movie", "year": 2001})  # no TMDB id: no poster
+    page.goto(ui.url + "/ui/")
+    posters = page.locator("td.thumb img")
+    assert posters.count() == 1
+    posters.first.scroll_into_view_if_needed()
+    wait_until(lambda: posters.first.evaluate("img => img.complete && img.naturalWidth") == 34, 10,
+               "the poster to load")
+    assert posters.first.get_attribute("src") == "/ui/posters/movie/603"  # from the server, never from TMDB
+    fetched = [r for r in tmdb.requests if r.startswith("/t/p/")]
+    page.reload()
+    page.goto(ui.url + "/ui/movies/1")
+    wait_until(lambda: page.locator("img.poster").evaluate("img => img.complete && img.naturalWidth") == 34, 10,
+               "the item page's poster")
+    assert [r for r in tmdb.requests if r.startswith("/t/p/")] == fetched  # kept on disk: asked once
+    screenshot(page, "movie-with-poster", tmp_path)
+
+
+def test_a_poster_is_only_served_for_library_items_and_only_if_it_is_an_image(ui, stand_ins):
+    tmdb = stand_ins[0]
+    asked = len(tmdb.requests)
+    assert requests.get(ui.url + "/ui/posters/movie/603", timeout=30).status_code == 404  # not in the library
+    assert len(tmdb.requests) == asked  # and TMDB was not asked
+    tmdb.images_are_pages = True
+    ui.api("POST", "/api/movies", json={"tmdb_id": 603})
+    answer = requests.get(ui.url + "/ui/posters/movie/603", timeout=30)
+    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/plain")

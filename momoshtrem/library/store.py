@@ -287,6 +287,9 @@ class Library:
             if conn.execute("DELETE FROM assignments WHERE episode_id = ?", (episode_id,)).rowcount == 0:
                 raise NotFound(f"episode {episode_id} has no assignment")
 
+    def has_tmdb_id(self, kind: str, tmdb_id: int) -> bool:
+        return self.db.query_one(f"SELECT 1 FROM {_TABLES[kind]} WHERE tmdb_id = ?", (tmdb_id,)) is not None
+
     def refuse_known_tmdb_id(self, kind: str, tmdb_id: int) -> None:
         """409 when a movie or show with this TMDB id is already in the library."""
         self._refuse_duplicate(self.db.connection(), _TABLES[kind], kind, None, None, tmdb_id)

@@ -7,6 +7,7 @@ token (a JWT, sent as a Bearer header). The key never appears in logs or errors.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import requests
@@ -45,6 +46,7 @@ class TmdbHit:
 
 
 MAX_HITS = 20
+_POSTER_PATH = re.compile(r"/[A-Za-z0-9_-]{1,100}\.(jpg|jpeg|png)")
 
 
 class TmdbClient:
@@ -82,6 +84,12 @@ class TmdbClient:
             seasons.append(NewSeason(number=number, name=season.get("name"), episodes=episodes))
         return TmdbShow(tmdb_id=data["id"], title=data.get("name") or data.get("original_name") or "",
                         year=_year(data.get("first_air_date")), seasons=seasons)
+
+    def poster_path(self, kind: str, tmdb_id: int) -> str | None:
+        """The item's poster on TMDB's image host (`/abc.jpg`), or None; anything else it says is ignored."""
+        data = self._get(f"/{'movie' if kind == 'movie' else 'tv'}/{int(tmdb_id)}", what=f"{kind} {tmdb_id}")
+        path = data.get("poster_path")
+        return path if isinstance(path, str) and _POSTER_PATH.fullmatch(path) else None
 
     def search(self, kind: str, query: str) -> list[TmdbHit]:
         """Movies (kind "movie") or shows whose title matches `query`, TMDB's best first."""

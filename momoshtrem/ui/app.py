@@ -35,6 +35,7 @@ from momoshtrem.library import naming
 from momoshtrem.library.errors import InvalidInput, LibraryError
 from momoshtrem.library.models import ItemRef
 from momoshtrem.torrent.metainfo import TorrentMeta
+from momoshtrem.tmdb.posters import Posters
 from momoshtrem.torrent.sources import SourceError, normalise_info_hash
 from momoshtrem.ui.piecemap import legend_html
 from momoshtrem.ui.status import StatusSections
@@ -64,12 +65,14 @@ _ROUTES = Map([
     Rule("/ui/torrents/<info_hash>/<any(pause, resume, remove):action>", endpoint="torrent_action",
          methods=["POST"]),
     Rule("/ui/status", endpoint="status", methods=["GET"]),
+    Rule("/ui/posters/<any(movie, show):kind>/<id:tmdb_id>", endpoint="poster", methods=["GET"]),
 ], converters={"id": IdConverter})
 
 
 class WebUI:
-    def __init__(self, actions: Actions, status: StatusSections) -> None:
+    def __init__(self, actions: Actions, status: StatusSections, posters: Posters) -> None:
         self.actions = actions
+        self.posters = posters
         self.library = actions.library
         self.status_sections = status
         self.templates = Environment(loader=PackageLoader("momoshtrem.ui", "templates"),
@@ -105,9 +108,11 @@ class WebUI:
         query = request.args.get("q", "").strip()[:200]
         state = request.args.get("state", "")
         items = [{"kind": "movie", "title": m.title, "year": m.year, "href": f"/ui/movies/{m.id}",
+                  "poster": _poster_url("movie", m.tmdb_id),
                   "state": "assigned" if m.assignment else "no torrent",
                   "state_class": "assigned" if m.assignment else "none"} for m in self.library.list_movies()]
         items += [{"kind": "show", "title": s.title, "year": s.year, "href": f"/ui/shows/{s.id}",
+                   "poster": _poster_url("show", s.tmdb_id),
                    "state": f"{s.assigned_episodes} of {s.episodes} episodes",
                    "state_class": "assigned" if s.assigned_episodes else "none"} for s in self.library.list_shows()]
         if query:
@@ -297,6 +302,15 @@ class WebUI:
         return self._page("status.html", title="Status", here="/ui/status", refresh=STATUS_REFRESH_SECONDS,
                           version=__version__, now=time.strftime("%H:%M:%S"), sections=self.status_sections.render())
 
+    def poster(self, request: Request, kind: str, tmdb_id: int) -> Response:
+        """Only for items in the library: the server is nobody's proxy to TMDB."""
+        found = self.posters.get(kind, tmdb_id) if self.library.has_tmdb_id(kind, tmdb_id) else None
+        if found is None:
+            return Response("no poster\n", status=404, mimetype="text/plain")
+        data, content_type = found
+        return Response(data, mimetype=content_type, headers={"Cache-Control": "private, max-age=86400",
+                                                              "X-Content-Type-Options": "nosniff"})
+
     # -- helpers ------------------------------------------------------------------
 
     def _torrent_from(self, request: Request) -> TorrentMeta:
@@ -319,6 +333,10 @@ class WebUI:
                                  "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
                                                             "script-src 'unsafe-inline'; img-src 'self' data:; "
                                                             "frame-ancestors 'none'"})
+
+
+def _poster_url(kind: str, tmdb_id: int | None) -> str | None:
+    return f"/ui/posters/{kind}/{tmdb_id}" if tmdb_id else None
 
 
 def _subtitle_ref(kind: str, item_id: int) -> ItemRef:
