@@ -265,3 +265,15 @@ def test_a_poster_is_only_served_for_library_items_and_only_if_it_is_an_image(ui
     ui.api("POST", "/api/movies", json={"tmdb_id": 603})
     answer = requests.get(ui.url + "/ui/posters/movie/603", timeout=30)
     assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/plain")
+
+
+def test_while_a_magnet_waits_the_page_shows_its_progress_then_a_clear_error(ui, page):
+    dead = "d" * 40  # nobody seeds it; the test config waits 3 s for metadata
+    movie = ui.api("POST", "/api/movies", json={"title": "Lost", "year": 1990}).json()
+    page.goto(ui.url + f"/ui/movies/{movie['id']}")
+    page.get_by_label("Torrent", exact=True).fill(f"magnet:?xt=urn:btih:{dead}")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    page.get_by_text("Fetching metadata: 0 peers").wait_for()
+    page.locator(".message.error").wait_for()
+    assert f"no metadata for {dead}" in page.locator(".message.error").inner_text()
+    assert ui.api("GET", f"/api/movies/{movie['id']}").json()["assignment"] is None
