@@ -115,7 +115,7 @@ class Server:
             read_timeout=config.torrent.read_timeout,
             prioritize=streaming.prioritize,
         )
-        dav = build_dav_app(
+        self.share = dav = build_dav_app(
             self.trees,
             open_content=self._open_content,
             before_get=self._ready_for_reading,

@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import asdict
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
@@ -25,12 +26,15 @@ from momoshtrem.actions import Actions, torrent_from_bytes
 from momoshtrem.httputil import IdConverter
 from momoshtrem.library.errors import InvalidInput, LibraryError, NotFound, Unavailable
 from momoshtrem.library.models import ItemRef, TorrentRecord
+from momoshtrem.library.store import Page
 from momoshtrem.torrent.metainfo import TorrentMeta
 from momoshtrem.torrent.sources import SourceError, normalise_info_hash
 
 log = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
+DEFAULT_PAGE = 200  # items a list answers without `limit`: 8,000 movies were 2.8 MB and 191 ms in one answer
+MAX_PAGE = 1000
 
 
 _ROUTES = Map(
@@ -102,7 +106,9 @@ class ApiApp:
         return _json({"status": "ok", "version": __version__})
 
     def list_movies(self, request: Request) -> Response:
-        return _json([asdict(m) for m in self.ctx.library.list_movies()])
+        page = _page(request)
+        return _paged([asdict(m) for m in self.ctx.library.list_movies(page)], request, page,
+                      self.ctx.library.count("movies"))
 
     def add_movie(self, request: Request) -> Response:
         body = _json_body(request, allowed={"title", "year", "tmdb_id"})
@@ -129,7 +135,9 @@ class ApiApp:
         return Response(status=204)
 
     def list_shows(self, request: Request) -> Response:
-        return _json([asdict(s) for s in self.ctx.library.list_shows()])
+        page = _page(request)
+        return _paged([asdict(s) for s in self.ctx.library.list_shows(page)], request, page,
+                      self.ctx.library.count("shows"))
 
     def add_show(self, request: Request) -> Response:
         body = _json_body(request, allowed={"title", "year", "tmdb_id", "seasons"})
@@ -198,7 +206,9 @@ class ApiApp:
         return Response(status=204)
 
     def list_torrents(self, request: Request) -> Response:
-        return _json([self._torrent_json(record) for record in self.ctx.library.list_torrents()])
+        page = _page(request, orders=("added",))
+        return _paged([self._torrent_json(record) for record in self.ctx.library.list_torrents(page)], request, page,
+                      self.ctx.library.count("torrents"))
 
     def get_torrent(self, request: Request, info_hash: str) -> Response:
         info_hash = _info_hash(info_hash)
@@ -265,6 +275,33 @@ def _info_hash(text: str) -> str:
         return normalise_info_hash(text)
     except SourceError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def _page(request: Request, orders: tuple[str, ...] = ("id", "title")) -> Page:
+    """`limit` (1..MAX_PAGE, default DEFAULT_PAGE), `offset`, `sort` (the first of `orders` by default)."""
+    def number(name: str, default: int, low: int, high: int) -> int:
+        text = request.args.get(name)
+        if text is None:
+            return default
+        if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+            raise InvalidInput(f"'{name}' must be a whole number from {low} to {high}")
+        return int(text)
+
+    sort = request.args.get("sort", orders[0])
+    if sort not in orders:
+        raise InvalidInput(f"'sort' is one of: {', '.join(orders)}")
+    return Page(limit=number("limit", DEFAULT_PAGE, 1, MAX_PAGE), offset=number("offset", 0, 0, MAX_ID),
+                order="id" if sort == "added" else sort)
+
+
+def _paged(items: list, request: Request, page: Page, total: int) -> Response:
+    """One page, with the total in X-Total-Count and the next page's URL in a Link header (RFC 8288)."""
+    response = _json(items)
+    response.headers["X-Total-Count"] = str(total)
+    if page.offset + len(items) < total:
+        query = {**request.args.to_dict(), "limit": str(page.limit), "offset": str(page.offset + len(items))}
+        response.headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
+    return response
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -15,6 +15,7 @@ import requests
 from momoshtrem.torrent.sources import SourceError, parse_source
 
 DEFAULT_URL = "http://127.0.0.1:4444"
+PAGE_SIZE = 1000  # the API's largest page
 _DAV = "{DAV:}"
 
 
@@ -41,13 +42,30 @@ class ApiClient:
         self.timeout = timeout
         self.session = requests.Session()
 
+    def all_pages(self, path: str) -> list:
+        """Every item of a list route, following its pages (the `Link: rel="next"` header) to the end."""
+        items: list = []
+        next_path: str | None = f"{path}?limit={PAGE_SIZE}"
+        while next_path is not None:
+            response = self._request("GET", next_path)
+            items += self._answer("GET", path, response)
+            link = response.links.get("next", {}).get("url")
+            next_path = link if link and link.startswith(path + "?") else None
+        return items
+
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        return self._answer(method, path, self._request(method, path, body))
+
+    def _request(self, method: str, path: str, body: Any = None) -> requests.Response:
         try:
-            response = self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
+            return self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
         except requests.ConnectionError:
             raise ClientError(f"cannot reach a momoshtrem server at {self.base_url} (is `momoshtrem serve` running?)") from None
         except requests.Timeout:
             raise ClientError(f"the server at {self.base_url} did not answer within {self.timeout:.0f} s") from None
+
+    @staticmethod
+    def _answer(method: str, path: str, response: requests.Response) -> Any:
         if response.status_code == 204:
             return None
         try:

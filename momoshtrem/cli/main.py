@@ -135,6 +135,10 @@ def _assign(client: ApiClient, args: argparse.Namespace) -> Any:
     return client.assign(kind, args.id, source, progress=MetadataProgress())
 
 
+def _by_title(items: list[dict]) -> list[dict]:
+    return sorted(items, key=lambda item: (item["title"].casefold(), item["year"] or 0))
+
+
 def _torrent_rm(client: ApiClient, args: argparse.Namespace) -> Any:
     torrent = client.call("GET", f"/api/torrents/{args.hash}")
     if not args.yes:
@@ -306,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("title", nargs="?")
     add.add_argument("--year", type=int)
     add.add_argument("--tmdb", type=int, metavar="ID")
-    command(movie, "list", "list movies", lambda c, a: c.call("GET", "/api/movies"), _render_movies)
+    command(movie, "list", "list movies", lambda c, a: _by_title(c.all_pages("/api/movies")), _render_movies)
     get = command(movie, "get", "one movie", lambda c, a: c.call("GET", f"/api/movies/{a.id}"), _render_movie)
     get.add_argument("id", type=int)
     rm = command(movie, "rm", "remove a movie", lambda c, a: c.call("DELETE", f"/api/movies/{a.id}"), _done)
@@ -318,7 +322,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--year", type=int)
     add.add_argument("--tmdb", type=int, metavar="ID")
     add.add_argument("--seasons", metavar="N,N", help="with --tmdb: only these seasons")
-    command(show, "list", "list shows", lambda c, a: c.call("GET", "/api/shows"), _render_shows)
+    command(show, "list", "list shows", lambda c, a: _by_title(c.all_pages("/api/shows")), _render_shows)
     get = command(show, "get", "one show with its episodes", lambda c, a: c.call("GET", f"/api/shows/{a.id}"), _render_show)
     get.add_argument("id", type=int)
     rm = command(show, "rm", "remove a show with its seasons and episodes",
@@ -345,9 +349,9 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--season", type=int, required=True)
 
     torrents = command(commands, "torrents", "torrents: state in the session, pause, resume, remove",
-                       lambda c, a: c.call("GET", "/api/torrents"), _render_torrents)
+                       lambda c, a: c.all_pages("/api/torrents"), _render_torrents)
     actions = torrents.add_subparsers(dest="action")
-    command(actions, "list", "list torrents", lambda c, a: c.call("GET", "/api/torrents"), _render_torrents)
+    command(actions, "list", "list torrents", lambda c, a: c.all_pages("/api/torrents"), _render_torrents)
     for name, verb in (("get", "GET"), ("pause", "POST"), ("resume", "POST")):
         path = "" if name == "get" else f"/{name}"
         sub = command(actions, name, f"{name} one torrent",

@@ -12,12 +12,15 @@ clear 503 rather than a 500 after the headers went out.
 from __future__ import annotations
 
 import email.utils
+import io
 import logging
 import re
+import time
 from typing import Callable, Iterable, Iterator
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from momoshtrem.dav.listings import Listing, ListingCache
 from momoshtrem.dav.probes import is_client_probe
 from momoshtrem.dav.provider import ContentOpener, LibraryProvider
 from momoshtrem.httputil import plain_response, request_path
@@ -40,6 +43,7 @@ class ShareGate:
         self._dav_app = dav_app
         self._trees = trees
         self._before_get = before_get
+        self.listings = ListingCache()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
@@ -65,6 +69,8 @@ class ShareGate:
         path = request_path(environ)
         if is_client_probe(path):
             return plain_response(start_response, "404 Not Found", "Not found.\n", method=method)
+        if method == "PROPFIND":
+            return self._listing(environ, start_response, path)
         if "," in environ.get("HTTP_RANGE", ""):
             environ["HTTP_RANGE"] = first_range(environ["HTTP_RANGE"])
         if method in ("GET", "HEAD"):
@@ -95,6 +101,33 @@ class ShareGate:
                         if release is not None:
                             release()  # the first read is over (the first chunk is drawn in there)
         return self._plain_errors(environ, start_response, method)
+
+    def _listing(self, environ: dict, start_response: Callable, path: str) -> Iterable[bytes]:
+        """A PROPFIND answered from the cache, or rendered by WsgiDAV and kept for the same tree."""
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        key = (path, environ.get("HTTP_DEPTH", "").strip(), body, environ.get("SCRIPT_NAME", ""))
+        tree = self._trees.tree()
+        listing = self.listings.get(tree, key)
+        if listing is None:
+            answer: dict = {}
+
+            def capture(status: str, headers: list, exc_info=None) -> Callable:
+                answer["status"], answer["headers"] = status, headers
+                return lambda data: None
+
+            chunks = self._plain_errors(environ, capture, "PROPFIND")
+            try:
+                rendered = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+            headers = tuple((k, v) for k, v in answer["headers"] if k.lower() != "date")
+            listing = Listing(answer["status"], headers, rendered)
+            if listing.status.startswith("207"):
+                self.listings.put(tree, key, listing)
+        start_response(listing.status, [*listing.headers, ("Date", http_date(int(time.time())))])
+        return [listing.body]
 
     def _plain_errors(self, environ: dict, start_response: Callable, method: str) -> Iterable[bytes]:
         """WsgiDAV's error pages name its version and repeat the path and the exception (a parser's text, a

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.migrations import MIGRATIONS
@@ -30,13 +30,24 @@ class Database:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._generation = 0
+        self._share_generation = 0
         self._generation_lock = threading.Lock()
+        self._share_listeners: list[Callable[[], None]] = []
         self._migrate()
 
     @property
     def generation(self) -> int:
         """Bumped after every committed write: readers cache derived views keyed on it."""
         return self._generation
+
+    @property
+    def share_generation(self) -> int:
+        """Bumped after a committed write that may change the share (not adding an unassigned item)."""
+        return self._share_generation
+
+    def on_share_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` in the writing thread after each committed write that may change the share."""
+        self._share_listeners.append(listener)
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -52,8 +63,11 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, changes_share: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction: all of it commits, or none of it does.
+
+        `changes_share=False` says the write cannot change what the share shows (a movie without a torrent is
+        not in it), so the share's tree and its cached listings stay valid.
 
         A database that cannot be written (read-only file or directory, full
         disk, I/O error) is a 503 naming SQLite's reason, not a 500: the
@@ -78,6 +92,14 @@ class Database:
             raise Unavailable(f"the library database cannot be written ({exc}); nothing was changed") from None
         with self._generation_lock:
             self._generation += 1
+            if changes_share:
+                self._share_generation += 1
+        if changes_share:
+            for listener in self._share_listeners:
+                try:
+                    listener()
+                except Exception:  # the write is committed; a stale view rebuilds on its next read
+                    log.exception("a view of the share could not be refreshed after a write")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()

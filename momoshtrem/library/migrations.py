@@ -103,4 +103,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX downloaded_subtitles_by_movie ON downloaded_subtitles(movie_id);
     CREATE INDEX downloaded_subtitles_by_episode ON downloaded_subtitles(episode_id);
     """,
+    # 5: the orders lists are served in, a page at a time (the API's `sort=title`, the UI's library).
+    """
+    CREATE INDEX movies_by_title ON movies(title COLLATE NOCASE, year);
+    CREATE INDEX shows_by_title ON shows(title COLLATE NOCASE, year);
+    CREATE INDEX torrents_by_age ON torrents(added_at, info_hash);
+    """,
 ]

@@ -22,6 +22,22 @@ from momoshtrem.library.models import (Assignment, Episode, LibraryCounts, Movie
 from momoshtrem.torrent.metainfo import TorrentMeta, parse_torrent
 
 _TABLES = {"movie": "movies", "show": "shows"}
+_COUNTED = {"movies": "movies", "shows": "shows", "torrents": "torrents"}
+# "id": the order items were added in, so paging while items are added sees each once; "title": as people read.
+_ORDERS = {"id": "{t}id", "title": "{t}title COLLATE NOCASE, {t}year, {t}id"}  # {t}: the table's alias
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice of a list: `limit` items (None: all) from `offset`, in `order` ("id" or "title")."""
+
+    limit: int | None = None
+    offset: int = 0
+    order: str = "id"
+
+    @property
+    def sql_limit(self) -> int:
+        return -1 if self.limit is None else self.limit  # SQLite: a negative LIMIT means none
 _ASSIGNMENT_COLUMNS = "a.info_hash, a.file_index, a.file_path, a.file_size, a.resolution, a.source, a.assigned_at"
 
 
@@ -100,7 +116,7 @@ class Library:
 
     def add_movie(self, title: str, year: int | None, tmdb_id: int | None = None) -> Movie:
         title = _clean_title(title)
-        with self.db.transaction() as conn:
+        with self.db.transaction(changes_share=False) as conn:  # without a torrent it is not in the share
             self._refuse_duplicate(conn, "movies", "movie", title, year, tmdb_id)
             cur = conn.execute(
                 "INSERT INTO movies (title, year, tmdb_id, created_at) VALUES (?, ?, ?, ?)",
@@ -109,13 +125,21 @@ class Library:
             movie_id = cur.lastrowid
         return self.get_movie(movie_id)
 
-    def list_movies(self) -> list[Movie]:
+    def list_movies(self, page: Page | None = None) -> list[Movie]:
+        """By title (all of them), or one page in `page.order`."""
+        page = page or Page(order="title")
+        order = _ORDERS[page.order]
         rows = self.db.query(
-            f"SELECT m.*, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS} FROM movies m "
-            "LEFT JOIN assignments a ON a.movie_id = m.id ORDER BY m.title COLLATE NOCASE, m.year"
+            f"SELECT m.*, a.id AS assignment_id, {_ASSIGNMENT_COLUMNS} "
+            f"FROM (SELECT * FROM movies ORDER BY {order.format(t='')} LIMIT ? OFFSET ?) m "
+            f"LEFT JOIN assignments a ON a.movie_id = m.id ORDER BY {order.format(t='m.')}",
+            (page.sql_limit, page.offset),
         )
         subtitles = self._subtitles_of(rows)
         return [_movie(row, subtitles) for row in rows]
+
+    def count(self, table: str) -> int:
+        return self.db.query_one(f"SELECT count(*) FROM {_COUNTED[table]}")[0]
 
     def get_movie(self, movie_id: int) -> Movie:
         row = self.db.query_one(
@@ -157,7 +181,7 @@ class Library:
         self, title: str, year: int | None, tmdb_id: int | None = None, seasons: list[NewSeason] | None = None
     ) -> Show:
         title = _clean_title(title)
-        with self.db.transaction() as conn:
+        with self.db.transaction(changes_share=False) as conn:  # its episodes have no torrent yet
             self._refuse_duplicate(conn, "shows", "show", title, year, tmdb_id)
             show_id = conn.execute(
                 "INSERT INTO shows (title, year, tmdb_id, created_at) VALUES (?, ?, ?, ?)",
@@ -173,19 +197,23 @@ class Library:
                 )
         return self.get_show(show_id)
 
-    def list_shows(self) -> list[ShowSummary]:
+    def list_shows(self, page: Page | None = None) -> list[ShowSummary]:
+        """By title (all of them), or one page in `page.order`."""
+        page = page or Page(order="title")
+        order = _ORDERS[page.order]
         rows = self.db.query(
-            """
+            f"""
             SELECT s.id, s.title, s.year, s.tmdb_id,
                    (SELECT count(*) FROM seasons se WHERE se.show_id = s.id) AS seasons,
                    count(e.id) AS episodes,
                    count(a.id) AS assigned_episodes
-            FROM shows s
+            FROM (SELECT * FROM shows ORDER BY {order.format(t='')} LIMIT ? OFFSET ?) s
             LEFT JOIN seasons se ON se.show_id = s.id
             LEFT JOIN episodes e ON e.season_id = se.id
             LEFT JOIN assignments a ON a.episode_id = e.id
-            GROUP BY s.id ORDER BY s.title COLLATE NOCASE, s.year
-            """
+            GROUP BY s.id ORDER BY {order.format(t='s.')}
+            """,
+            (page.sql_limit, page.offset),
         )
         return [ShowSummary(**dict(row)) for row in rows]
 
@@ -296,9 +324,12 @@ class Library:
 
     # -- torrents -------------------------------------------------------------
 
-    def list_torrents(self) -> list[TorrentRecord]:
+    def list_torrents(self, page: Page | None = None) -> list[TorrentRecord]:
+        """Oldest first (all of them, or one page)."""
+        page = page or Page()
         rows = self.db.query(
-            "SELECT info_hash, name, total_size, piece_length, added_at FROM torrents ORDER BY added_at, name"
+            "SELECT info_hash, name, total_size, piece_length, added_at FROM torrents "
+            "ORDER BY added_at, info_hash LIMIT ? OFFSET ?", (page.sql_limit, page.offset),
         )
         return [TorrentRecord(**dict(r)) for r in rows]
 

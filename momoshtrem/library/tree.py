@@ -204,7 +204,13 @@ def _add_child(parent: FolderNode, child: FolderNode, taken: set[str]) -> None:
 
 
 class TreeCache:
-    """The current tree, rebuilt on the first lookup after a library write."""
+    """The current tree: rebuilt aside by the thread that changed the share, then swapped in.
+
+    A write that cannot change the share (adding a movie without a torrent)
+    keeps the tree. After one that can, the writing thread builds the new tree
+    before its request answers, while readers go on with the old one: nobody
+    waits behind a build, and the writer's next request sees its change.
+    """
 
     def __init__(self, library: Library, root_markers: Iterable[str] = ()) -> None:
         self._library = library
@@ -212,13 +218,21 @@ class TreeCache:
         self._lock = threading.Lock()
         self._tree: Tree | None = None
         self._generation = -1
+        library.db.on_share_change(self.refresh)
 
     def tree(self) -> Tree:
-        generation = self._library.db.generation
         tree = self._tree
-        if tree is not None and self._generation == generation:
+        if tree is not None and self._generation == self._library.db.share_generation:
             return tree
+        if tree is not None and not self._lock.acquire(blocking=False):
+            return tree  # a writer is building the next one; its request has not answered yet
+        if tree is not None:
+            self._lock.release()
+        return self.refresh()
+
+    def refresh(self) -> Tree:
         with self._lock:
+            generation = self._library.db.share_generation
             if self._tree is None or self._generation != generation:
                 movies, episodes = self._library.assigned_items()
                 self._tree = build_tree(movies, episodes, self._library.created_at(), self._root_markers,
