@@ -11,7 +11,7 @@ medians of `--trials`:
 - PROPFIND Depth 1 of /Movies/ (or of a season folder for episodes): the first
   after the server starts (cold) and the next ones (warm), and the answer's size;
 - a write that changes the share (unassign and assign again one movie through the
-  API) and the first PROPFIND after it;
+  API), the first HEAD of another film after it, and the first PROPFIND of /Movies/;
 - `GET /api/movies` and `GET /api/torrents` (their first page), and
   `momoshtrem movie list` (every page);
 - `--clients` threads listing /Movies/ for 10 s: requests/s, p50, p99; the
@@ -39,7 +39,7 @@ from statistics import median
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: `--source` decides which momoshtrem builds and serves
 
 from tests.helpers import free_port, healthy, wait_until  # noqa: E402
 
@@ -174,7 +174,7 @@ def measure(label: str, work: Path, source: Path, movies: int, episodes: int, tr
         figures["answer KB"] = len(first.content) / 1000
         if movies:
             movie_id = 1
-            writes, reads = [], []
+            writes, heads, reads = [], [], []
             for _ in range(trials):
                 meta_torrent = base64.b64encode(torrent_bytes("Movie.Number.00000.1950.1080p.BluRay.x264.mkv", [(
                     "Movie.Number.00000.1950.1080p.BluRay.x264.mkv", 2_000_000_000)])).decode()
@@ -183,8 +183,11 @@ def measure(label: str, work: Path, source: Path, movies: int, episodes: int, tr
                                                         json={"torrent": meta_torrent}, timeout=120))
                 assert answer.status_code == 200, answer.text
                 writes.append((took + took2) / 2)
+                heads.append(timed(lambda: http.head(server.url + "/Movies/Movie%20Number%2000001%20(1951)/"
+                                                     "Movie%20Number%2000001%20(1951).mkv", timeout=120))[0])
                 reads.append(timed(lambda: propfind(http, listing))[0])
             figures["write (share changes)"] = median(writes)
+            figures["first HEAD after it"] = median(heads)
             figures["first PROPFIND after it"] = median(reads)
         else:
             figures["season PROPFIND"] = median(timed(lambda: propfind(http, folder))[0] for _ in range(trials))

@@ -28,6 +28,7 @@ from momoshtrem.library.db import Database
 from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
+from momoshtrem.memory import limit_malloc_arenas
 from momoshtrem.metrics import Metrics
 from momoshtrem.requestlog import RequestLog
 from momoshtrem.search.service import ReleaseSearch
@@ -81,6 +82,7 @@ class Dispatcher:
 
 class Server:
     def __init__(self, config: Config) -> None:
+        limit_malloc_arenas()  # before cheroot starts its worker threads
         self.config = config
         self.db = Database(config.library.database)
         self.library = Library(self.db)

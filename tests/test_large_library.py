@@ -109,3 +109,18 @@ def test_the_cli_pages_through_a_list_and_shows_it_by_title(server, capsys, monk
     assert main(["movie", "list", "--json", "--server", server.url]) == 0
     assert [m["title"] for m in json.loads(capsys.readouterr().out)] == ["Alien", "Brazil", "Heat", "Memento",
                                                                           "Zodiac"]
+
+
+def test_a_listing_is_gzipped_for_clients_that_ask_and_plain_for_the_others(server):
+    import gzip
+
+    plain = requests.request("PROPFIND", server.url + "/", headers={"Depth": "1", "Accept-Encoding": "identity"},
+                             timeout=30)
+    assert plain.status_code == 207 and "Content-Encoding" not in plain.headers
+    raw = requests.request("PROPFIND", server.url + "/", headers={"Depth": "1", "Accept-Encoding": "gzip"},
+                           timeout=30, stream=True)
+    assert raw.headers["Content-Encoding"] == "gzip" and raw.headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(raw.raw.read()) == plain.content
+    refused = requests.request("PROPFIND", server.url + "/", timeout=30,
+                               headers={"Depth": "1", "Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers

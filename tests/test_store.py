@@ -153,12 +153,16 @@ def test_tree_layout_hides_unassigned_items_and_merges_multi_episode_files(libra
     assert tree.lookup("/Movies/../Movies") is None
 
 
-def test_tree_is_rebuilt_only_after_a_write(library):
+def test_tree_is_rebuilt_only_after_a_write_that_changes_the_share(library, torrent_factory):
     cache = TreeCache(library)
     first = cache.tree()
     assert cache.tree() is first
-    library.add_movie("X", 2000)
+    movie = library.add_movie("X", 2000)  # no torrent: not in the share
+    assert cache.tree() is first
+    meta = parse_torrent(torrent_factory("X.2000.mkv", {"X.2000.mkv": 100}, v1_only=True).data)
+    Assigner(library).assign_movie(movie.id, meta)
     assert cache.tree() is not first
+    assert cache.tree().lookup("/Movies/X (2000)/X (2000).mkv") is not None
 
 
 def test_tree_source_does_not_query_per_episode(library, torrent_factory):

@@ -110,24 +110,38 @@ class ShareGate:
         tree = self._trees.tree()
         listing = self.listings.get(tree, key)
         if listing is None:
-            answer: dict = {}
+            with self.listings.rendering(key):
+                listing = self.listings.get(tree, key) or self._render(environ, tree, key)
+        headers = [*listing.headers, ("Date", http_date(int(time.time())))]
+        body = listing.body
+        if listing.status.startswith("207"):
+            headers.append(("Vary", "Accept-Encoding"))
+            if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+                body = listing.gzipped()
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))]
+        start_response(listing.status, headers)
+        return [body]
 
-            def capture(status: str, headers: list, exc_info=None) -> Callable:
-                answer["status"], answer["headers"] = status, headers
-                return lambda data: None
+    def _render(self, environ: dict, tree: object, key: tuple) -> Listing:
+        """WsgiDAV's answer, whole; a multistatus is kept for `tree`, an error is not."""
+        answer: dict = {}
 
-            chunks = self._plain_errors(environ, capture, "PROPFIND")
-            try:
-                rendered = b"".join(chunks)
-            finally:
-                if hasattr(chunks, "close"):
-                    chunks.close()
-            headers = tuple((k, v) for k, v in answer["headers"] if k.lower() != "date")
-            listing = Listing(answer["status"], headers, rendered)
-            if listing.status.startswith("207"):
-                self.listings.put(tree, key, listing)
-        start_response(listing.status, [*listing.headers, ("Date", http_date(int(time.time())))])
-        return [listing.body]
+        def capture(status: str, headers: list, exc_info=None) -> Callable:
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self._plain_errors(environ, capture, "PROPFIND")
+        try:
+            rendered = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        headers = tuple((k, v) for k, v in answer["headers"] if k.lower() != "date")
+        listing = Listing(answer["status"], headers, rendered)
+        if listing.status.startswith("207"):
+            self.listings.put(tree, key, listing)
+        return listing
 
     def _plain_errors(self, environ: dict, start_response: Callable, method: str) -> Iterable[bytes]:
         """WsgiDAV's error pages name its version and repeat the path and the exception (a parser's text, a
@@ -152,6 +166,16 @@ class ShareGate:
         if hasattr(body, "close"):
             body.close()
         return plain_response(start_response, error["status"], f"{error['status']}.\n", method=method)
+
+
+def accepts_gzip(header: str) -> bool:
+    """`Accept-Encoding` names gzip (or *) without q=0."""
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            quality = params.strip()
+            return not (quality.startswith("q=") and quality[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False
 
 
 def _chained(first: bytes | None, rest: Iterator[bytes], body: Iterable[bytes]) -> Iterator[bytes]:

@@ -11,18 +11,28 @@ beyond `max_bytes`.
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass
 class Listing:
     status: str
     headers: tuple[tuple[str, str], ...]  # without Date, which is the answer's own
     body: bytes
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    def gzipped(self) -> bytes:
+        """The body compressed once, for clients that accept gzip: 4 MB of XML is about 200 KB."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 class ListingCache:
@@ -32,8 +42,20 @@ class ListingCache:
         self._tree: object | None = None
         self._listings: OrderedDict[tuple, Listing] = OrderedDict()
         self._bytes = 0
+        self._rendering: dict[tuple, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
+
+    @contextmanager
+    def rendering(self, key: tuple) -> Iterator[None]:
+        """One render per request shape at a time: twenty clients refreshing after a write render it once."""
+        with self._lock:
+            lock = self._rendering.setdefault(key, threading.Lock())
+        with lock:
+            yield
+        with self._lock:
+            if not lock.locked():
+                self._rendering.pop(key, None)
 
     def get(self, tree: object, key: tuple) -> Listing | None:
         with self._lock:

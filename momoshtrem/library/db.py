@@ -21,6 +21,9 @@ from momoshtrem.library.migrations import MIGRATIONS
 log = logging.getLogger(__name__)
 
 
+PAGE_CACHE_KIB = 512
+
+
 class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -57,6 +60,8 @@ class Database:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Every worker thread has a connection: a small page cache each (SQLite's default is 2 MiB).
+            conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
