@@ -47,7 +47,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.swarm import ONE_TCP_SEEDER, REALISTIC, Swarm  # noqa: E402
+from bench.swarm import HOSTAGE, ONE_TCP_SEEDER, REALISTIC, Swarm  # noqa: E402
 from momoshtrem.config import Config, load_config  # noqa: E402
 from momoshtrem.server import Server  # noqa: E402
 from tests.helpers import MadeTorrent, Seeder, free_port, torrent_of, wait_until  # noqa: E402
@@ -77,7 +77,7 @@ OPERATIONS = {
     "mpv MKV from 0 s": Operation(".mkv", [*MPV, "--length=15", URL], player=True),
     "mpv MP4 from 40 s": Operation(".mp4", [*MPV, "--start=40", "--length=10", URL], player=True),
 }
-SWARMS = {"one TCP seeder": ONE_TCP_SEEDER, "realistic": REALISTIC}
+SWARMS = {"one TCP seeder": ONE_TCP_SEEDER, "realistic": REALISTIC, "hostage": HOSTAGE}
 # The sequential baseline pulls the whole file through the realistic swarm's relays (Python, in this process) in
 # every trial, and the trials after it ran slower (ffprobe MKV 0.58 s -> 0.72 s): there, peerflix is the baseline.
 SEQUENTIAL_SWARMS = {"one TCP seeder"}

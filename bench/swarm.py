@@ -41,6 +41,13 @@ REALISTIC = (
     PeerSpec(150, MiB // 4, False),
 )
 
+# A fast near seeder and a very slow one (a congested home uplink): does a piece a player waits for sit with the
+# slow peer? Its blocks take half a second each from there, against 4 ms from the fast one.
+HOSTAGE = (
+    PeerSpec(10, 4 * MiB, False),
+    PeerSpec(10, 32 * 1024, False),
+)
+
 
 class DelayRelay:
     """Forwards 127.0.0.1:port (TCP and UDP) to a target port, each direction `delay` seconds late."""

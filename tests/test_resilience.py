@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.helpers import (
-    LOOPBACK_ENV, MadeTorrent, RunningServer, Seeder, ServeProcess, deterministic_bytes, free_port, make_torrent,
+    LOOPBACK_ENV, MadeTorrent, RunningServer, Seeder, ServeProcess, Tracker, deterministic_bytes, free_port,
+    make_torrent,
     wait_until,
 )
 
@@ -275,3 +276,33 @@ def test_corrupt_pieces_are_never_served_and_the_log_says_why_the_read_fails(con
         assert any("arrived corrupt" in line for line in timeout_lines), timeout_lines
     finally:
         running.stop()
+
+
+def test_a_starving_reader_asks_the_tracker_again_now_not_at_its_interval(config, torrent_factory, tmp_path):
+    """Nobody seeds yet: the first announce found no peer. A seeder announcing at the same moment is missed, and
+    trackers ask for the next announce in tens of minutes (libtorrent also keeps a minimum of its own), so the
+    starving reader's refresh must re-announce at once, or the reader times out with a seeder in the swarm."""
+    made = torrent_factory("Late.Seeder.2020.mkv", {"Late.Seeder.2020.mkv": 200_000}, v1_only=True)
+    tracker = Tracker(tmp_path / "tracker", [made.info_hash])
+    config.torrent.default_trackers = [tracker.announce_url]
+    server = RunningServer(config)
+    try:
+        movie = server.api("POST", "/api/movies", json={"title": "Late Seeder", "year": 2020}).json()
+        assert server.api("POST", f"/api/movies/{movie['id']}/assign", json={"torrent": made.b64}).ok
+        reader = threading.Thread(target=lambda: requests.get(
+            server.url + quote("/Movies/Late Seeder (2020)/Late Seeder (2020).mkv"), timeout=60), daemon=True)
+        reader.start()
+
+        def announce_times() -> list[int]:
+            torrent = server.server.engine.find(made.info_hash)
+            if torrent is None:
+                return []
+            return [info["min_announce"] for entry in torrent.handle.trackers() for endpoint in entry["endpoints"]
+                    for info in endpoint["info_hashes"] if info["start_sent"]]
+
+        wait_until(lambda: bool(announce_times()), 20, "the first announce")
+        first = announce_times()
+        wait_until(lambda: announce_times() != first, 15, "an announce again while the reader starves")
+    finally:
+        server.stop()
+        tracker.close()

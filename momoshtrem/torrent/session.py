@@ -233,7 +233,9 @@ class SessionManager:
         torrent.last_peer_refresh = now
         log.info("torrent %s has no peers while a reader waits: looking for its swarm again", torrent.info_hash)
         offer_peers_again(torrent.handle, torrent.peer_hints)
-        torrent.handle.force_reannounce()
+        # Now, not at the tracker's minimum interval (libtorrent waits for it by default): a seeder that
+        # announced while our first announce was under way is in the swarm, and the reader waits.
+        torrent.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
         if self.config.enable_dht:
             torrent.handle.force_dht_announce()
 
