@@ -78,7 +78,7 @@ class Actions:
             if isinstance(fetched, bytes):
                 return torrent_from_bytes(fetched, what="the link's answer")
             text = fetched
-        elif isinstance(text, str) and "://" in text:
+        elif isinstance(text, str) and "://" in text and not text.strip().lower().startswith("magnet:"):
             raise InvalidInput("a source is a magnet URI, an info-hash or an http(s) link to a .torrent")
         try:
             source = parse_source(text)  # type: ignore[arg-type]  (it says what is wrong with a non-string)

@@ -247,3 +247,15 @@ def test_cli_lists_releases_and_assigns_the_best_or_the_nth(searching, torznab, 
     assert searching.api("GET", f"/api/movies/{heat}").json()["assignment"]["info_hash"] == films[0].info_hash
     code, _, err = cli("assign", "movie", str(heat + 1), "1")
     assert code == 1 and "last listing was not for this movie" in err
+
+
+def test_a_magnet_naming_trackers_is_a_magnet_not_a_link(server, torrent_factory):
+    """Magnets in the wild carry tracker URLs (`tr=udp://...`): the '://' inside is not a link to fetch."""
+    made = torrent_factory("Known.2001.mkv", {"Known.2001.mkv": 1000})
+    first = server.api("POST", "/api/movies", json={"title": "Known", "year": 2001}).json()
+    assert server.api("POST", f"/api/movies/{first['id']}/assign", json={"torrent": made.b64}).ok
+    again = server.api("POST", "/api/movies", json={"title": "Known Again", "year": 2002}).json()
+    magnet = (f"magnet:?xt=urn:btih:{made.info_hash}&dn=Known&tr=udp%3A%2F%2Ftracker.example%3A1337%2Fannounce"
+              f"&tr=http://tracker.example/announce")
+    answer = server.api("POST", f"/api/movies/{again['id']}/assign", json={"source": magnet})
+    assert answer.status_code == 200, answer.text  # its metadata is stored: no network needed
