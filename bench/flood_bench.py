@@ -15,17 +15,14 @@ Floods: 100 silent sockets; 300 slowloris sockets (headers a byte a second,
 reopened when closed); 100 GETs of the dead torrent's film; 200 assignments of
 dead magnets; 4 PROPFINDs that send 400 MB bodies. The last row times the
 assignment of show torrents with 10,000 files (all episodes; 500 episodes among
-9,500 other files) and with 1,000 episodes. `--source DIR` runs the server from another checkout (for
-a before/after table: `git worktree add /tmp/before <commit>`).
+9,500 other files) and with 1,000 episodes. `--baseline DIR` runs each row first with another checkout's
+server, in the same run (`git worktree add /tmp/before <commit>`); `--source DIR` replaces this one.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,52 +36,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import MadeTorrent, free_port, healthy, make_torrent, wait_until  # noqa: E402
+from bench.serve import ShippedServer  # noqa: E402
+from tests.helpers import MadeTorrent, make_torrent  # noqa: E402
 
 MiB = 1024 * 1024
 PROBE_INTERVAL = 0.1
 PROBE_TIMEOUT = 10.0
-# Only what keeps the server on loopback differs from the shipped config.yaml.
-LOOPBACK_ENV = {
-    "MOMOSHTREM_TORRENT_LISTEN_INTERFACES": "127.0.0.1:0",
-    "MOMOSHTREM_TORRENT_ENABLE_DHT": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_LSD": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_UPNP": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_NATPMP": "false",
-    "MOMOSHTREM_TORRENT_DEFAULT_TRACKERS": "[]",
-}
-
-
-class Server:
-    """`momoshtrem serve` in a fresh directory holding the shipped config.yaml."""
-
-    def __init__(self, work: Path, source: Path) -> None:
-        self.work = work
-        shutil.copy(ROOT / "config.yaml", work / "config.yaml")
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, **LOOPBACK_ENV, "MOMOSHTREM_SERVER_PORT": str(port),
-               "PYTHONPATH": str(source) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.log = open(work / "serve.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "momoshtrem", "serve"], cwd=work, env=env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: healthy(self.url) or self.process.poll() is not None, 60, "the server to answer")
-        assert self.process.poll() is None, (work / "serve.log").read_text()
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 def build_library(url: str, dead: MadeTorrent) -> str:
@@ -256,21 +213,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def flood_row(name: str, work: Path, source: Path, dead: MadeTorrent, duration: float) -> None:
-    server = Server(work, source)
+def flood_row(name: str, work: Path, source: Path, dead: MadeTorrent, duration: float, label: str = "") -> None:
+    server = ShippedServer(work, source)
     try:
         film = build_library(server.url, dead)
         probe = Probe(server.url, film)
         probe.start()
         time.sleep(2)  # the probe's own latency before the flood; part of the measurement, not a sync
-        rss_before = server.rss_kib()
+        rss_before = server.memory_kib("VmRSS")
         stop = threading.Event()
         result: list[str] = []
         flood = threading.Thread(target=lambda: result.append(FLOODS[name](server.url, film, stop)), daemon=True)
         flood.start()
         peak, ends = rss_before, time.monotonic() + duration
         while time.monotonic() < ends:
-            peak = max(peak, server.rss_kib())
+            peak = max(peak, server.memory_kib("VmRSS"))
             time.sleep(0.5)
         stop.set()
         flood.join(60)
@@ -278,7 +235,7 @@ def flood_row(name: str, work: Path, source: Path, dead: MadeTorrent, duration: 
         probe.join(PROBE_TIMEOUT * 2 + 1)
         lat = probe.latencies
         failures = ", ".join(f"{n} {what}" for what, n in probe.failures.items()) or "none"
-        print(f"{name:13s} probe p50 {percentile(lat, .5) * 1000:7.0f} ms  p99 {percentile(lat, .99) * 1000:7.0f} ms"
+        print(f"{label}{name:13s} probe p50 {percentile(lat, .5) * 1000:7.0f} ms  p99 {percentile(lat, .99) * 1000:7.0f} ms"
               f"  max {max(lat, default=float('nan')) * 1000:7.0f} ms  ({len(lat)} answered, failures: {failures})"
               f"  RSS +{(peak - rss_before) / 1024:.0f} MiB  | flood: {result[0] if result else 'no result'}",
               flush=True)
@@ -286,9 +243,9 @@ def flood_row(name: str, work: Path, source: Path, dead: MadeTorrent, duration: 
         server.stop()
 
 
-def big_torrent_row(work: Path, source: Path) -> None:
+def big_torrent_row(work: Path, source: Path, label: str = "") -> None:
     """Seconds to assign a show torrent of 10,000 files (all episodes, or 500 among 9,500 others) and of 1,000."""
-    server = Server(work, source)
+    server = ShippedServer(work, source)
     try:
         shapes = {
             "10,000 episodes": {f"Huge.S{1 + n // 1000:02d}E{n % 1000 + 1:03d}.mkv": 1 for n in range(10_000)},
@@ -297,14 +254,14 @@ def big_torrent_row(work: Path, source: Path) -> None:
                 **{f"Huge.S{1 + n // 100:02d}E{n % 100 + 1:02d}.mkv": 1 for n in range(500)},
                 **{f"Scans/page{n:05d}.jpg": 1 for n in range(9_500)}},
         }
-        for label, files in shapes.items():
-            made = make_torrent(work / label.replace(" ", "_").replace(",", ""), "Huge.Complete", files,
+        for shape, files in shapes.items():
+            made = make_torrent(work / shape.replace(" ", "_").replace(",", ""), "Huge.Complete", files,
                                 v1_only=True)
-            show = requests.post(f"{server.url}/api/shows", json={"title": f"Huge {label}"}, timeout=30).json()
+            show = requests.post(f"{server.url}/api/shows", json={"title": f"Huge {shape}"}, timeout=30).json()
             started = time.monotonic()
             answer = requests.post(f"{server.url}/api/shows/{show['id']}/assign", json={"torrent": made.b64},
                                    timeout=1800)
-            print(f"assign {label:28s} {time.monotonic() - started:7.1f} s  -> {answer.status_code}"
+            print(f"{label}assign {shape:28s} {time.monotonic() - started:7.1f} s  -> {answer.status_code}"
                   f" {answer.json().get('error', '')[:90]}", flush=True)
     finally:
         server.stop()
@@ -314,22 +271,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds each flood lasts")
     parser.add_argument("--source", type=Path, default=ROOT, help="the checkout whose server runs")
+    parser.add_argument("--baseline", type=Path, help="another checkout, run before each row in the same run")
     parser.add_argument("--rows", default=",".join([*FLOODS, "big-torrent"]))
     args = parser.parse_args()
     rows = args.rows.split(",")
-    print(f"server from {args.source.resolve()}; floods of {args.duration:.0f} s; probe every "
-          f"{PROBE_INTERVAL * 1000:.0f} ms", flush=True)
+    print(f"server from {args.source.resolve()}" + (f", baseline from {args.baseline.resolve()}" if args.baseline
+                                                     else "") +
+          f"; floods of {args.duration:.0f} s; probe every {PROBE_INTERVAL * 1000:.0f} ms", flush=True)
+    runs = [("baseline  ", args.baseline), ("this      ", args.source)] if args.baseline else [("", args.source)]
     with tempfile.TemporaryDirectory(prefix="flood-") as tmp:
         work = Path(tmp)
         dead = make_torrent(work / "dead", "Dead.Film.1990.mkv", {"Dead.Film.1990.mkv": 64 * MiB},
                             piece_size=MiB, v1_only=True)
         for number, name in enumerate(rows):
-            row_dir = work / f"row{number}"
-            row_dir.mkdir()
-            if name == "big-torrent":
-                big_torrent_row(row_dir, args.source)
-            else:
-                flood_row(name, row_dir, args.source, dead, args.duration)
+            for run, (label, source) in enumerate(runs):
+                row_dir = work / f"row{number}-{run}"
+                row_dir.mkdir()
+                if name == "big-torrent":
+                    big_torrent_row(row_dir, source, label)
+                else:
+                    flood_row(name, row_dir, source, dead, args.duration, label)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ medians of `--trials`:
 - `--clients` threads listing /Movies/ for 10 s: requests/s, p50, p99; the
   server's VmHWM after it.
 It prints one table per size and the growth exponent between sizes (1.0:
-linear). `--source DIR` builds and serves with another checkout, for a
-before/after table (`git worktree add /tmp/before <commit>`).
+linear). `--baseline DIR` measures another checkout's server before each size,
+in the same run (`git worktree add /tmp/before <commit>`); `--source DIR`
+replaces this one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import argparse
 import base64
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,16 +41,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: `--source` decides which momoshtrem builds and serves
 
-from tests.helpers import free_port, healthy, wait_until  # noqa: E402
+from bench.serve import ShippedServer  # noqa: E402
 
-LOOPBACK_ENV = {
-    "MOMOSHTREM_TORRENT_LISTEN_INTERFACES": "127.0.0.1:0",
-    "MOMOSHTREM_TORRENT_ENABLE_DHT": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_LSD": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_UPNP": "false",
-    "MOMOSHTREM_TORRENT_ENABLE_NATPMP": "false",
-    "MOMOSHTREM_TORRENT_DEFAULT_TRACKERS": "[]",
-}
 PIECE = 4 * 1024 * 1024
 
 
@@ -94,36 +86,6 @@ def build(database: str, movies: int, episodes: int) -> None:
 
 # -- measuring -------------------------------------------------------------------------------------------
 
-class Server:
-    def __init__(self, work: Path, source: Path, database: Path) -> None:
-        shutil.copy(ROOT / "config.yaml", work / "config.yaml")
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, **LOOPBACK_ENV, "MOMOSHTREM_SERVER_PORT": str(port),
-               "MOMOSHTREM_LIBRARY_DATABASE": str(database), "PYTHONPATH": str(source)}
-        self.env = env
-        self.log = open(work / "serve.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "momoshtrem", "serve"], cwd=work, env=env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: healthy(self.url) or self.process.poll() is not None, 120, "the server to answer")
-        assert self.process.poll() is None, (work / "serve.log").read_text()
-
-    def hwm_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
 def timed(call) -> tuple[float, object]:
     started = time.perf_counter()
     result = call()
@@ -162,7 +124,7 @@ def measure(label: str, work: Path, source: Path, movies: int, episodes: int, tr
     env = {**os.environ, "PYTHONPATH": str(source)}
     subprocess.run([sys.executable, __file__, "--build", str(database), "--movies", str(movies),
                     "--episodes", str(episodes)], check=True, env=env)
-    server = Server(work, source, database)
+    server = ShippedServer(work, source, {"MOMOSHTREM_LIBRARY_DATABASE": str(database)})
     figures: dict = {}
     try:
         http = requests.Session()
@@ -198,7 +160,7 @@ def measure(label: str, work: Path, source: Path, movies: int, episodes: int, tr
             stdout=subprocess.DEVNULL, check=True))[0] for _ in range(3))
         rate, p50, p99 = load(listing, clients, 10.0)
         figures[f"{clients} clients req/s"], figures["p50 ms"], figures["p99 ms"] = rate, p50, p99
-        figures["VmHWM MiB"] = server.hwm_mib()
+        figures["VmHWM MiB"] = server.memory_kib("VmHWM") / 1024
     finally:
         server.stop()
     print(f"\n{label}:", flush=True)
@@ -222,28 +184,31 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=7)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--source", type=Path, default=ROOT)
+    parser.add_argument("--baseline", type=Path, help="another checkout, measured before each size in the same run")
     parser.add_argument("--build", help=argparse.SUPPRESS)
     parser.add_argument("--movies", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         build(args.build, args.movies, int(args.episodes))
         return
-    print(f"server from {args.source.resolve()}", flush=True)
+    print(f"server from {args.source.resolve()}" + (f", baseline from {args.baseline.resolve()}" if args.baseline
+                                                     else ""), flush=True)
     with tempfile.TemporaryDirectory(prefix="library-bench-") as tmp:
-        sizes = [int(n) for n in args.sizes.split(",") if n]
-        results = []
-        for size in sizes:
-            work = Path(tmp) / f"movies{size}"
-            work.mkdir()
-            results.append(measure(f"{size} movies", work, args.source, size, 0, args.trials, args.clients))
-        growth(sizes, results)
-        episode_sizes = [int(n) for n in args.episodes.split(",") if n]
-        episode_results = []
-        for size in episode_sizes:
-            work = Path(tmp) / f"episodes{size}"
-            work.mkdir()
-            episode_results.append(measure(f"{size} episodes", work, args.source, 0, size, args.trials, args.clients))
-        growth(episode_sizes, episode_results)
+        for kind, counts in (("movies", args.sizes), ("episodes", args.episodes)):
+            sizes = [int(n) for n in counts.split(",") if n]
+            results = []
+            for size in sizes:
+                movies, episodes = (size, 0) if kind == "movies" else (0, size)
+                if args.baseline:
+                    work = Path(tmp) / f"baseline-{kind}{size}"
+                    work.mkdir()
+                    measure(f"baseline, {size} {kind}", work, args.baseline, movies, episodes, args.trials,
+                            args.clients)
+                work = Path(tmp) / f"{kind}{size}"
+                work.mkdir()
+                results.append(measure(f"{size} {kind}", work, args.source, movies, episodes, args.trials,
+                                       args.clients))
+            growth(sizes, results)
 
 
 if __name__ == "__main__":
