@@ -7,6 +7,7 @@ only parse their requests and render the answers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from momoshtrem.library.assign import Assigner, AssignReport
@@ -21,6 +22,9 @@ from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.session import SessionManager
 from momoshtrem.torrent.sources import SourceError, parse_source
+
+
+_OTHER_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # file://, ftp://...: by its scheme, not a '://' inside
 
 
 @dataclass
@@ -55,13 +59,11 @@ class Actions:
     # -- assigning ------------------------------------------------------------
 
     def assign_movie(self, movie_id: int, meta: TorrentMeta) -> AssignReport:
-        self.library.get_movie(movie_id)
         report = self.assigner.assign_movie(movie_id, meta)
         self.subtitles.download_automatically([ItemRef("movie", movie_id)])
         return report
 
     def assign_show(self, show_id: int, meta: TorrentMeta) -> AssignReport:
-        self.library.get_show(show_id)
         report = self.assigner.assign_show(show_id, meta)
         if self.subtitles.downloads_automatically:  # else no need to look the episodes up again
             matched = {(f.season, number) for f in report.matched for number in f.episodes or []}
@@ -78,7 +80,7 @@ class Actions:
             if isinstance(fetched, bytes):
                 return torrent_from_bytes(fetched, what="the link's answer")
             text = fetched
-        elif isinstance(text, str) and "://" in text and not text.strip().lower().startswith("magnet:"):
+        elif isinstance(text, str) and _OTHER_URL.match(text.strip()):
             raise InvalidInput("a source is a magnet URI, an info-hash or an http(s) link to a .torrent")
         try:
             source = parse_source(text)  # type: ignore[arg-type]  (it says what is wrong with a non-string)

@@ -1,4 +1,5 @@
-"""Requests to the internet services momoshtrem uses (TMDB, OpenSubtitles): their keys stay with their host.
+"""Requests to the services momoshtrem uses (TMDB, OpenSubtitles, indexers): their keys stay with their host,
+and their answers are read with limits.
 
 requests follows redirects anywhere and drops only `Authorization` on the
 way; an `Api-Key` header, or a key in a query string the redirect repeats,
@@ -8,11 +9,33 @@ redirect is followed only to the same scheme, host and port.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 MAX_REDIRECTS = 3
+
+
+class BodyTooLarge(Exception):
+    """The answer grew past the limit; reading stopped there."""
+
+
+class BodyTooSlow(Exception):
+    """The answer was still arriving at the deadline (each read was quick enough, the whole was not)."""
+
+
+def read_capped(response: requests.Response, limit: int, deadline: float | None = None) -> bytes:
+    """A streamed answer's body, at most `limit` bytes, complete by `deadline` (time.monotonic) if one is given:
+    an upstream's answer is untrusted, and requests' timeout bounds each read, not the whole."""
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body.extend(chunk)
+        if len(body) > limit:
+            raise BodyTooLarge()
+        if deadline is not None and time.monotonic() > deadline:
+            raise BodyTooSlow()
+    return bytes(body)
 
 
 class RedirectedAway(requests.RequestException):

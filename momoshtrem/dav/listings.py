@@ -53,9 +53,6 @@ class ListingCache:
             lock = self._rendering.setdefault(key, threading.Lock())
         with lock:
             yield
-        with self._lock:
-            if not lock.locked():
-                self._rendering.pop(key, None)
 
     def get(self, tree: object, key: tuple) -> Listing | None:
         with self._lock:
@@ -87,4 +84,5 @@ class ListingCache:
         if tree is not self._tree:
             self._tree = tree
             self._listings.clear()
+            self._rendering.clear()  # a render under way finishes with its lock; the next one gets a new lock
             self._bytes = 0

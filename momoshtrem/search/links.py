@@ -17,6 +17,7 @@ import requests
 
 from momoshtrem.library.errors import InvalidInput, LibraryError
 from momoshtrem.search.torznab import IndexerSettings
+from momoshtrem.upstream import BodyTooLarge, BodyTooSlow, read_capped
 
 MAX_REDIRECTS = 5
 KEY_PLACEHOLDER = "indexer-key-hidden-by-momoshtrem"
@@ -62,15 +63,10 @@ def fetch_link(url: str, timeout: float, max_bytes: int) -> bytes | str:
                     continue
                 if response.status_code >= 400:
                     raise LinkFailed(f"the link answered HTTP {response.status_code}")
-                body = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    body.extend(chunk)
-                    if len(body) > max_bytes:
-                        raise InvalidInput(f"the link's answer is larger than {max_bytes} bytes: not a .torrent")
-                    if time.monotonic() > deadline:
-                        raise LinkFailed(f"the link did not answer within {timeout:g} s")
-                return bytes(body)
-        except requests.Timeout:
+                return read_capped(response, max_bytes, deadline)
+        except BodyTooLarge:
+            raise InvalidInput(f"the link's answer is larger than {max_bytes} bytes: not a .torrent") from None
+        except (requests.Timeout, BodyTooSlow):
             raise LinkFailed(f"the link did not answer within {timeout:g} s") from None
         except requests.RequestException:
             raise LinkFailed(f"the link's host ({urlsplit(url).hostname}) could not be reached") from None

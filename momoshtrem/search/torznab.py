@@ -21,6 +21,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 from momoshtrem.redact import redact_in_logs
 from momoshtrem.search.ranking import Release
+from momoshtrem.upstream import BodyTooLarge, BodyTooSlow, read_capped
 from momoshtrem.torrent.sources import SourceError, parse_source
 
 TORZNAB_NS = "{http://torznab.com/schemas/2015/feed}"
@@ -88,28 +89,26 @@ class TorznabClient:
         try:
             with requests.get(self.settings.url, params={**params, "apikey": self.settings.api_key},
                               timeout=self.timeout, stream=True, allow_redirects=False) as response:
-                body = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    body.extend(chunk)
-                    if len(body) > MAX_RESPONSE_BYTES:
-                        raise IndexerError(f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB")
-                    if time.monotonic() > deadline:
-                        raise IndexerError(f"no complete answer within {self.timeout:g} s")
+                body = read_capped(response, MAX_RESPONSE_BYTES, deadline)
                 status = response.status_code
+        except BodyTooLarge:
+            raise IndexerError(f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB") from None
+        except BodyTooSlow:
+            raise IndexerError(f"no complete answer within {self.timeout:g} s") from None
         except requests.Timeout:
             raise IndexerError(f"no answer within {self.timeout:g} s") from None
         except requests.ConnectionError:
             raise IndexerError("cannot connect") from None
         except requests.RequestException as exc:
             raise IndexerError(f"request failed ({type(exc).__name__})") from None
-        error = _error_element(bytes(body))
+        error = _error_element(body)
         if error:
             raise IndexerError(self._scrub(error))
         if status >= 400:
             raise IndexerError(f"HTTP {status}")
         if 300 <= status < 400:
             raise IndexerError(f"HTTP {status}: redirected; set the indexer's Torznab URL itself")
-        return bytes(body)
+        return body
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.settings.api_key, "***") if self.settings.api_key else text

@@ -19,6 +19,7 @@ import requests
 
 from momoshtrem.library.errors import LibraryError
 from momoshtrem.tmdb.client import TmdbClient
+from momoshtrem.upstream import BodyTooLarge, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,12 @@ class Posters:
         with requests.get(f"{self._image_base_url}/{POSTER_SIZE}{path}", timeout=self._timeout, stream=True) as answer:
             if answer.status_code != 200:
                 return None
-            data = bytearray()
-            for chunk in answer.iter_content(64 * 1024):
-                data.extend(chunk)
-                if len(data) > MAX_POSTER_BYTES:
-                    return None
+            try:
+                data = read_capped(answer, MAX_POSTER_BYTES)
+            except BodyTooLarge:
+                return None
         kind_of = next((found for magic, found in _KINDS.items() if data.startswith(magic)), None)
-        return (bytes(data), kind_of) if kind_of else None
+        return (data, kind_of) if kind_of else None
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
