@@ -18,9 +18,12 @@ data dir. Each operation is timed from the moment the file's URL answers:
 from the start and 10 s of the MP4 from 40 s (time to its first frame, and
 the number of times it stopped to buffer after that).
 
-Clients, in the same run: momoshtrem (prioritized), momoshtrem with
-`streaming.prioritize: false` (plain sequential download: the baseline, with
-the single seeder only), and peerflix when `--peerflix` names it (`npm install --prefix /tmp/peerflix
+Clients, in the same run: momoshtrem (prioritized, played right after the
+assignment while the probe store fetches in the background), momoshtrem with
+`streaming.prioritize: false` and no probe store (plain sequential download:
+the baseline, with the single seeder only), with `--store` also "stored probe"
+(played once the probe store holds the file and its torrent has left the
+session) and "no store" (`library.probe_store_size: 0`), and peerflix when `--peerflix` names it (`npm install --prefix /tmp/peerflix
 peerflix`). The floor of an operation is the pieces holding the first 64 KiB
 of each of its requests (logged by the server) at the swarm's combined rate,
 plus the nearest peer's round trip: a lower bound.
@@ -118,6 +121,7 @@ def shipped_config(tmp: Path) -> Config:
     config.library.database = str(tmp / "library.db")
     torrent.data_dir = str(tmp / "torrents")
     config.subtitles.dir = str(tmp / "subtitles")
+    config.library.probe_store_dir = str(tmp / "probes")
     return config
 
 
@@ -161,10 +165,14 @@ def player_figures(log: str) -> tuple[float, int]:
     return first_frame, stalls
 
 
-def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, prioritize: bool) -> Trial:
+def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, client: str = "momoshtrem") -> Trial:
+    """One cold trial of a momoshtrem client: "momoshtrem" plays right after the assignment, while the probe store
+    fetches in the background; "stored probe" waits for the store first; "no store" and "sequential" have none."""
     with tempfile.TemporaryDirectory() as tmp:
         config = shipped_config(Path(tmp))
-        config.streaming.prioritize = prioritize
+        config.streaming.prioritize = client != "sequential"
+        if client in ("no store", "sequential"):
+            config.library.probe_store_size = 0
         server = Server(config)
         log = RangeLog(server._httpd.wsgi_app)
         server._httpd.wsgi_app = log
@@ -176,13 +184,21 @@ def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, prio
                                      json={"source": swarm.magnet(made)}, timeout=120)
             assign = time.perf_counter() - started
             assert assigned.ok, assigned.text
+            stored = ()
+            if client == "stored probe":
+                wait_until(lambda: server.probes.status(made.info_hash, 0).state != "pending"
+                           and server.engine.find(made.info_hash) is None, 120, "the probe to be stored")
+                stored = server.probes.store.peek(made.info_hash, 0).ranges
             url = server.url + quote(f"/Movies/Clip (2020)/Clip (2020){operation.ext}")
             assert requests.head(url).status_code == 200  # the URL answers: the clock starts
             seconds, stalls = run_client(operation, url, Path(tmp))
-            fetched = server.engine.find(made.info_hash).handle.status().total_done
+            torrent = server.engine.find(made.info_hash)
+            fetched = torrent.handle.status().total_done if torrent else 0
             size = next(iter(made.files.values()))
             pieces = {start // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
-            pieces = {p for p in pieces if p * PIECE < size}
+            # A piece wholly in the probe store is never waited for.
+            pieces = {p for p in pieces if p * PIECE < size
+                      and not any(r.start <= p * PIECE and min((p + 1) * PIECE, size) <= r.end for r in stored)}
             floor = len(pieces) * PIECE / swarm.rate + swarm.nearest_round_trip
         finally:
             server.stop()
@@ -221,7 +237,7 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
     try:
         # A seeder's very first peer gets one block per 200 ms for about half a second (measured; later peers,
         # each on a new connection, never do): one discarded trial, so no row pays for the seeder's start.
-        momoshtrem_trial(videos[".mp4"], swarm, OPERATIONS["ffprobe MP4"], True)
+        momoshtrem_trial(videos[".mp4"], swarm, OPERATIONS["ffprobe MP4"])
         sizes = {ext: next(iter(m.files.values())) for ext, m in videos.items()}
         print(f"\n## {name}: {swarm.describe()}; {PIECE // MiB} MiB pieces; MP4 {sizes['.mp4'] / 1e6:.1f} MB "
               f"(moov at the end), MKV {sizes['.mkv'] / 1e6:.1f} MB; {trials} cold trials each\n")
@@ -237,10 +253,10 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
                     if client == "peerflix":
                         results[client].append(peerflix_trial(peerflix, made, swarm, operation))
                     else:
-                        results[client].append(momoshtrem_trial(made, swarm, operation, client == "momoshtrem"))
+                        results[client].append(momoshtrem_trial(made, swarm, operation, client))
             assigns += [t.assign for t in results.get("momoshtrem", []) if t.assign is not None]
-            floor = statistics.median(t.floor for t in results.get("momoshtrem") or results["sequential"])
             for client, runs in results.items():
+                floor = statistics.median(t.floor for t in (runs if runs[0].floor is not None else results["momoshtrem"]))
                 times = [t.seconds for t in runs]
                 median = statistics.median(times)
                 got = [t.fetched for t in runs if t.fetched is not None]
@@ -296,13 +312,16 @@ def main() -> None:
     parser.add_argument("--peerflix", default=shutil.which("peerflix"),
                         help="peerflix's script, compared in the same run (e.g. /tmp/peerflix/node_modules/.bin/peerflix)")
     parser.add_argument("--no-sequential", action="store_true", help="leave out the sequential baseline")
+    parser.add_argument("--store", action="store_true",
+                        help="add the probe store's rows: 'stored probe' (waited for) and 'no store' (turned off)")
     args = parser.parse_args()
     operations = [o for o in args.only or OPERATIONS if o in OPERATIONS]
     with tempfile.TemporaryDirectory() as work:
         videos = make_videos(Path(work))
         for name in (args.swarm or SWARMS) if operations else ():
             sequential = not args.no_sequential and name in SEQUENTIAL_SWARMS
-            clients = ["momoshtrem"] + (["sequential"] if sequential else []) + (["peerflix"] if args.peerflix else [])
+            clients = (["momoshtrem"] + (["stored probe", "no store"] if args.store else [])
+                       + (["sequential"] if sequential else []) + (["peerflix"] if args.peerflix else []))
             measure_swarm(name, SWARMS[name], videos, Path(work), clients, operations, args.trials, args.peerflix)
         if not args.only or FULL_READ in args.only:
             full_read(videos[".mp4"], args.trials)

@@ -14,6 +14,7 @@ from momoshtrem.library.assign import Assigner, AssignReport
 from momoshtrem.library.errors import InvalidInput, Unavailable
 from momoshtrem.library.models import ItemRef, Movie, Show
 from momoshtrem.library.store import Library
+from momoshtrem.probestore.fetcher import ProbeFetcher, ProbeStatus
 from momoshtrem.search.links import fetch_link, is_link, reveal_key
 from momoshtrem.search.ranking import Wanted
 from momoshtrem.search.service import ReleaseSearch, SearchOutcome
@@ -36,6 +37,11 @@ class Actions:
     subtitles: SubtitleService
     search: ReleaseSearch
     max_upload_bytes: int
+    probes: ProbeFetcher | None = None
+
+    def probe_status(self, info_hash: str, file_index: int) -> ProbeStatus | None:
+        """Where the file's probe bytes stand; None with the probe store turned off."""
+        return self.probes.status(info_hash, file_index) if self.probes else None
 
     # -- adding ---------------------------------------------------------------
 

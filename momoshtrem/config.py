@@ -55,6 +55,8 @@ class ServerConfig:
 @dataclass
 class LibraryConfig:
     database: str = "./data/library.db"
+    probe_store_dir: str = "./data/probes"
+    probe_store_size: int = 2 * 1024**3  # 0: no probe store
 
 
 @dataclass
@@ -307,6 +309,8 @@ def _check_ranges(config: Config) -> None:
     for key in ("cache_size", "download_rate_limit", "upload_rate_limit"):
         if getattr(config.torrent, key) < 0:
             raise ConfigError(f"config key 'torrent.{key}': must not be negative (0 means no limit)")
+    if config.library.probe_store_size < 0:
+        raise ConfigError("config key 'library.probe_store_size': must not be negative (0 turns the store off)")
     for key in ("header_priority_bytes", "footer_priority_bytes", "urgent_buffer_bytes", "readahead_bytes"):
         if getattr(config.streaming, key) < 0:
             raise ConfigError(f"config key 'streaming.{key}': must not be negative")

@@ -25,6 +25,8 @@ from cheroot.connections import ConnectionManager
 from cheroot.makefile import MakeFile, StreamReader
 from cheroot.server import HTTPConnection
 
+from momoshtrem.clientwatch import SOCKET_KEY
+
 log = logging.getLogger(__name__)
 
 READ_AHEAD_CHUNK = 16 * 1024
@@ -103,6 +105,15 @@ class _Connections(ConnectionManager):
                 conn.close()
 
 
+class _Gateway(wsgi.Gateway_10):
+    """cheroot's WSGI 1.0 gateway, with the request's socket in environ (see clientwatch.py)."""
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        environ[SOCKET_KEY] = self.req.conn.socket
+        return environ
+
+
 class HttpServer(wsgi.Server):
     """cheroot's WSGI server with the read-ahead connection manager, and its errors sent through logging."""
 
@@ -110,6 +121,7 @@ class HttpServer(wsgi.Server):
 
     def __init__(self, *args, header_timeout: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.gateway = _Gateway
         self.header_timeout = header_timeout
 
     def prepare(self) -> None:

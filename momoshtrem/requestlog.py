@@ -43,6 +43,9 @@ class RequestLog:
         self._app = app
         self._observers = list(observers)
 
+    def add_observer(self, observe: Observer) -> None:
+        self._observers.append(observe)
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         logging_on = log.isEnabledFor(logging.DEBUG)
         if not logging_on and not self._observers:

@@ -19,7 +19,8 @@ from momoshtrem.api.app import ApiApp
 from momoshtrem.auth import AuthGate, parse_users
 from momoshtrem.config import Config
 from momoshtrem.crosssite import CrossSiteGuard
-from momoshtrem.dav.app import build_dav_app
+from momoshtrem.clientwatch import SOCKET_KEY, client_keeps_reading
+from momoshtrem.dav.app import build_dav_app, range_bounds
 from momoshtrem.dav.probes import ROOT_MARKERS
 from momoshtrem.httpserver import HttpServer
 from momoshtrem.httputil import plain_response, unsafe_path_reason
@@ -30,6 +31,9 @@ from momoshtrem.library.store import Library
 from momoshtrem.library.tree import FileNode, TreeCache
 from momoshtrem.memory import limit_malloc_arenas
 from momoshtrem.metrics import Metrics
+from momoshtrem.probestore.fetcher import ProbeFetcher
+from momoshtrem.probestore.reader import StoredFirstReader
+from momoshtrem.probestore.store import ProbeStore
 from momoshtrem.requestlog import RequestLog
 from momoshtrem.search.service import ReleaseSearch
 from momoshtrem.search.torznab import IndexerSettings
@@ -91,12 +95,17 @@ class Server:
             config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source),
             wait_bounds=SwarmWaitBounds.for_workers(config.server.threads),
         )
+        self.probes = None
+        if config.library.probe_store_size:
+            self.probes = ProbeFetcher(ProbeStore(Path(config.library.probe_store_dir), config.library.probe_store_size),
+                                       self.engine, self.library.assigned_files)
+            self.db.on_share_change(self.probes.share_changed)
         tmdb = None
         if config.tmdb.api_key:
             tmdb = TmdbClient(config.tmdb.api_key, config.tmdb.base_url, config.tmdb.language, config.tmdb.timeout)
         self.subtitle_files = SubtitleFiles(config.subtitles.dir)
         self.subtitles = SubtitleService(self.library, self.subtitle_files, _opensubtitles_client(config),
-                                         self.engine, config.subtitles.auto_languages)
+                                         self.engine, config.subtitles.auto_languages, self._stored_moviehash)
         self.actions = Actions(
             library=self.library,
             assigner=Assigner(self.library),
@@ -106,6 +115,7 @@ class Server:
             search=ReleaseSearch([IndexerSettings(i.name, i.url, i.api_key) for i in config.search.indexers],
                                  config.search.timeout, config.search.preferred_resolution),
             max_upload_bytes=config.server.max_upload_bytes,
+            probes=self.probes,
         )
         api = ApiApp(self.actions)
         streaming = config.streaming
@@ -125,7 +135,7 @@ class Server:
         )
         self.metrics = Metrics(self.engine)
         posters = Posters(tmdb, config.tmdb.image_base_url, Path(config.tmdb.poster_dir), config.tmdb.timeout)
-        web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams), posters)
+        web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams, self.probes), posters)
         routes = {API_PREFIX: api, UI_PREFIX: web_ui, METRICS_PATH: self.metrics.app}
         self.auth = AuthGate(Dispatcher(routes, dav), parse_users(config.server.auth), config.server.api_token)
         guarded = CrossSiteGuard(self.auth, config.server.allowed_hosts, check_host=not self.auth.enabled)
@@ -143,18 +153,39 @@ class Server:
         self._httpd.max_request_header_size = MAX_REQUEST_HEADER_BYTES
         self._thread: threading.Thread | None = None
 
-    def _open_content(self, node: FileNode) -> BinaryIO:
+    def _stored_moviehash(self, info_hash: str, file_index: int) -> str | None:
+        probe = self.probes.store.peek(info_hash, file_index) if self.probes else None
+        return probe.moviehash if probe else None
+
+    def _open_content(self, node: FileNode, environ: dict) -> BinaryIO:
         if node.stored_path:
             return open(self.subtitle_files.path(node.stored_path), "rb")
-        return self.streams.open(node.info_hash, node.file_index)
+        probe = self.probes.stored(node.info_hash, node.file_index) if self.probes else None
+        start, end = range_bounds(environ.get("HTTP_RANGE"), node.size)
+        if probe is None or probe.covered_until(start) == start:
+            return self.streams.open(node.info_hash, node.file_index)
+        socket_timeout = self.config.server.socket_timeout
+        reader = StoredFirstReader(
+            probe,
+            open_swarm=lambda: self.streams.open(node.info_hash, node.file_index),
+            may_continue=lambda: client_keeps_reading(environ.get(SOCKET_KEY), socket_timeout),
+        )
+        stored_end = probe.covered_until(start)
+        if end is not None and end > stored_end:  # the client asked for more than is stored: the swarm starts now
+            reader.start_swarm_at(stored_end, end - stored_end)
+        return reader
 
     def _ready_for_reading(self, node: FileNode, start: int) -> Callable[[], None] | None:
         """Add the torrent before the GET's headers go out, so a failure can still be a 503.
 
-        Returns the release of the GET's place among the reads that may wait, if it took one.
+        Returns the release of the GET's place among the reads that may wait, if it took one. A read
+        that starts in the probe store needs neither: its torrent joins only if the read runs on.
         """
         if not node.info_hash:
             return None  # a marker file: no torrent behind it
+        probe = self.probes.stored(node.info_hash, node.file_index) if self.probes else None
+        if probe is not None and probe.covered_until(start) > start:
+            return None
         torrent = self.engine.activate(node.info_hash)
         self.engine.check_file_on_disk(torrent, node.file_index)
         if torrent.user_paused:
@@ -175,6 +206,8 @@ class Server:
         """Bind (port 0 picks a free one) and serve on a background thread."""
         self.engine.start()
         self.subtitles.start()
+        if self.probes:
+            self.probes.start()
         self._httpd.prepare()
         self._thread = threading.Thread(target=self._httpd.serve, name="http", daemon=True)
         self._thread.start()
@@ -187,6 +220,8 @@ class Server:
 
     def stop(self) -> None:
         """Readers blocked on pieces are woken first, so the HTTP workers can finish and stop() is quick."""
+        if self.probes:
+            self.probes.stop()
         self.engine.stop()
         self._httpd.stop()
         if self._thread is not None:

@@ -81,6 +81,10 @@ def make_test_config(tmp_path: Path) -> Config:
     config.torrent.memory_dir = str(tmp_path / "shm")
     config.torrent.metadata_timeout = 3
     config.torrent.read_timeout = 30
+    # The probe store fetches every assigned file's header and end in the background: tests of other parts
+    # would see torrents join and leave the session on their own. test_probe_store.py turns it on.
+    config.library.probe_store_dir = str(tmp_path / "probes")
+    config.library.probe_store_size = 0
     loopback_only(config)
     return config
 

@@ -107,7 +107,7 @@ class ApiApp:
 
     def list_movies(self, request: Request) -> Response:
         page = _page(request)
-        return _paged([asdict(m) for m in self.ctx.library.list_movies(page)], request, page,
+        return _paged([self._item(m) for m in self.ctx.library.list_movies(page)], request, page,
                       self.ctx.library.count("movies"))
 
     def add_movie(self, request: Request) -> Response:
@@ -119,7 +119,7 @@ class ApiApp:
         return _json(asdict(movie), status=201)
 
     def get_movie(self, request: Request, item_id: int) -> Response:
-        return _json(asdict(self.ctx.library.get_movie(item_id)))
+        return _json(self._item(self.ctx.library.get_movie(item_id)))
 
     def delete_movie(self, request: Request, item_id: int) -> Response:
         self.ctx.library.delete_movie(item_id)
@@ -154,7 +154,7 @@ class ApiApp:
         return _json(asdict(show), status=201)
 
     def get_show(self, request: Request, item_id: int) -> Response:
-        return _json(asdict(self.ctx.library.get_show(item_id)))
+        return _json(self._item(self.ctx.library.get_show(item_id)))
 
     def delete_show(self, request: Request, item_id: int) -> Response:
         self.ctx.library.delete_show(item_id)
@@ -240,6 +240,14 @@ class ApiApp:
         info_hash = _info_hash(info_hash)
         return _json({"info_hash": info_hash, "removed_assignments": self.ctx.remove_torrent(info_hash)})
 
+    def _item(self, item: object) -> dict:
+        """A movie or show as JSON, each assignment with its `probe` record (see probestore/)."""
+        data = asdict(item)
+        for assignment in _assignments_in(data):
+            probe = self.ctx.probe_status(assignment["info_hash"], assignment["file_index"])
+            assignment["probe"] = asdict(probe) if probe is not None else None
+        return data
+
     def _torrent_json(self, record: TorrentRecord) -> dict:
         return {**asdict(record), **asdict(self.ctx.engine.state(record.info_hash))}
 
@@ -302,6 +310,13 @@ def _paged(items: list, request: Request, page: Page, total: int) -> Response:
         query = {**request.args.to_dict(), "limit": str(page.limit), "offset": str(page.offset + len(items))}
         response.headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
     return response
+
+
+def _assignments_in(data: dict) -> list[dict]:
+    """The assignment records of a movie's or a show's JSON."""
+    if "seasons" in data:
+        return [e["assignment"] for season in data["seasons"] for e in season["episodes"] if e["assignment"]]
+    return [data["assignment"]] if data.get("assignment") else []
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -188,8 +188,9 @@ class MetadataProgress:
 
 
 def _render_movies(movies: list[dict]) -> str:
-    rows = [[m["id"], m["title"], m["year"] or "", m["tmdb_id"] or "", _assigned(m["assignment"])] for m in movies]
-    return tabulate(rows, headers=["id", "title", "year", "tmdb", "assigned file"]) if rows else "no movies"
+    rows = [[m["id"], m["title"], m["year"] or "", m["tmdb_id"] or "", _assigned(m["assignment"]), _probe(m["assignment"])]
+            for m in movies]
+    return tabulate(rows, headers=["id", "title", "year", "tmdb", "assigned file", "probe"]) if rows else "no movies"
 
 
 def _render_movie(movie: dict) -> str:
@@ -205,11 +206,13 @@ def _render_shows(shows: list[dict]) -> str:
 def _render_show(show: dict) -> str:
     head = f"{show['title']} ({show['year'] or '?'})  id {show['id']}" + (f"  tmdb {show['tmdb_id']}" if show["tmdb_id"] else "")
     rows = [
-        [e["id"], f"S{e['season']:02d}E{e['number']:02d}", e["name"] or "", e["air_date"] or "", _assigned(e["assignment"])]
+        [e["id"], f"S{e['season']:02d}E{e['number']:02d}", e["name"] or "", e["air_date"] or "", _assigned(e["assignment"]),
+         _probe(e["assignment"])]
         for season in show["seasons"]
         for e in season["episodes"]
     ]
-    return head + "\n" + (tabulate(rows, headers=["episode id", "episode", "name", "aired", "assigned file"]) if rows else "no episodes")
+    headers = ["episode id", "episode", "name", "aired", "assigned file", "probe"]
+    return head + "\n" + (tabulate(rows, headers=headers) if rows else "no episodes")
 
 
 def _render_report(report: dict) -> str:
@@ -273,6 +276,16 @@ def _assigned(assignment: dict | None) -> str:
         return "-"
     quality = " ".join(x for x in (assignment["resolution"], assignment["source"]) if x)
     return f"{assignment['file_path']}" + (f"  [{quality}]" if quality else "")
+
+
+def _probe(assignment: dict | None) -> str:
+    """Where the file's probe bytes stand: what a player's first reads are answered from (see `probe` in the API)."""
+    probe = (assignment or {}).get("probe")
+    if not probe:
+        return ""
+    if probe["state"] == "stored":
+        return f"stored ({human_bytes(probe['bytes'])})"
+    return f"failed: {probe['error']}" if probe["state"] == "failed" else probe["state"]
 
 
 def _episodes(report_file: dict) -> str:

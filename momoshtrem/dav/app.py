@@ -249,11 +249,19 @@ def range_verdict(header: str | None, size: int) -> str:
 
 def range_start(header: str | None, size: int) -> int:
     """Where a (valid: see range_verdict) Range header starts reading; 0 without one."""
+    return range_bounds(header, size)[0]
+
+
+def range_bounds(header: str | None, size: int) -> tuple[int, int | None]:
+    """(start, end exclusive) of a valid Range header; the end is None when the client named none
+    (`bytes=N-`, or no Range): it reads as far as it wants, which may be a few bytes."""
     match = _BYTE_RANGE.match(header or "")
     if match is None:
-        return 0
+        return 0, None
     first, last = match.groups()
-    return int(first) if first else max(size - int(last), 0)
+    if not first:
+        return max(size - int(last), 0), size
+    return int(first), min(int(last) + 1, size) if last else None
 
 
 def first_range(header: str) -> str:

@@ -16,7 +16,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 from momoshtrem.library.tree import FileNode, FolderNode, TreeCache
 from momoshtrem.torrent.reader import ReadError, ReadTimeout
 
-ContentOpener = Callable[[FileNode], BinaryIO]
+ContentOpener = Callable[[FileNode, dict], BinaryIO]  # the file, and the request's environ
 
 
 class LibraryProvider(DAVProvider):
@@ -114,7 +114,7 @@ class FileResource(DAVNonCollection):
         if not self.node.info_hash and not self.node.stored_path:
             return io.BytesIO(b"")  # a marker file
         try:
-            return _StatusOnError(self.provider.open_content(self.node))
+            return _StatusOnError(self.provider.open_content(self.node, self.environ))
         except OSError as exc:  # a stored subtitle removed behind the library's back, a full file table
             raise DAVError(HTTP_SERVICE_UNAVAILABLE, f"'{self.node.name}' cannot be opened: {exc.strerror or exc}") from exc
 

@@ -373,6 +373,10 @@ class Library:
         ]
         return movies, episodes
 
+    def assigned_files(self) -> set[tuple[str, int]]:
+        """(info hash, file index) of every assigned video: what the probe store keeps."""
+        return {(r["info_hash"], r["file_index"]) for r in self.db.query("SELECT DISTINCT info_hash, file_index FROM assignments")}
+
     def torrent_source(self, info_hash: str) -> str | None:
         row = self.db.query_one("SELECT source FROM torrents WHERE info_hash = ?", (info_hash,))
         return row["source"] if row else None

@@ -40,6 +40,11 @@ class ContainerIndex:
     duration_seconds: float | None = None
 
 
+def analyzer_for(extension: str) -> Callable[[Read, int], ContainerIndex | None] | None:
+    """The analyzer of a file extension ('.mkv'), or None where no index can be found from a few bytes."""
+    return _ANALYZERS.get(extension.lower())
+
+
 # -- MP4 ----------------------------------------------------------------------------
 
 _MP4_FIRST_ATOMS = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"}
@@ -243,3 +248,6 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
         if value == (1 << (7 * width)) - 1:
             value = 1 << 62  # "unknown size": treat as running to the end
     return value, pos + width
+
+
+_ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4, ".mkv": analyze_mkv, ".webm": analyze_mkv}

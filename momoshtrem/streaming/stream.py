@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from momoshtrem.library import media
-from momoshtrem.streaming.containers import ContainerIndex, analyze_mkv, analyze_mp4
+from momoshtrem.streaming.containers import ContainerIndex, analyzer_for
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.reader import TorrentReader
@@ -28,8 +28,6 @@ from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
 
-_ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4,
-              ".mkv": analyze_mkv, ".webm": analyze_mkv}
 DETECTION_READ_TIMEOUT = 20.0
 DETECTOR_ID = 0  # the container analyzer's window; readers count from 1
 
@@ -131,7 +129,7 @@ class FileStream:
     # -- container detection -------------------------------------------------------
 
     def _detect(self) -> None:
-        analyze = _ANALYZERS.get(media.extension(self.file.path))
+        analyze = analyzer_for(media.extension(self.file.path))
         if analyze is None:
             return
         try:

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from momoshtrem.library import media
 from momoshtrem.library.downloaded import NewDownloadedSubtitle
@@ -48,8 +48,10 @@ class SearchOutcome:
 
 class SubtitleService:
     def __init__(self, library: Library, files: SubtitleFiles, client: OpenSubtitlesClient | None,
-                 engine: SessionManager, auto_languages: Sequence[str] = ()) -> None:
+                 engine: SessionManager, auto_languages: Sequence[str] = (),
+                 stored_moviehash: Callable[[str, int], str | None] = lambda info_hash, file_index: None) -> None:
         self.library = library
+        self.stored_moviehash = stored_moviehash
         self.files = files
         self.client = client
         self.engine = engine
@@ -205,9 +207,13 @@ class SubtitleService:
                            record.season, record.number, hash_)
 
     def _moviehash(self, assignment: Assignment | None) -> str | None:
-        """From the torrent's copy of the file's first and last 64 KiB, once both are downloaded."""
+        """From the probe store (known soon after assignment), else the torrent's copy of the file's first and
+        last 64 KiB once both are downloaded."""
         if assignment is None or assignment.file_size < BLOCK:
             return None
+        stored = self.stored_moviehash(assignment.info_hash, assignment.file_index)
+        if stored:
+            return stored
         read = self.engine.read_if_downloaded
         try:
             head = read(assignment.info_hash, assignment.file_index, 0, BLOCK)

@@ -24,6 +24,7 @@ class ActiveTorrent:
         self.cond = threading.Condition()
         self.have = bytearray(self.num_pieces)
         self.open_readers = 0
+        self.readers_opened = 0  # ever: background work leaves a torrent a player used meanwhile in the session
         self.active_reads = 0
         self.last_read = time.monotonic()
         self.last_read_wall = time.time()

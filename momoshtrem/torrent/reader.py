@@ -51,6 +51,7 @@ class TorrentReader(io.RawIOBase):
         self._closing = False
         with torrent.cond:
             torrent.open_readers += 1
+            torrent.readers_opened += 1
 
     # -- io.RawIOBase ------------------------------------------------------------
 
@@ -117,6 +118,11 @@ class TorrentReader(io.RawIOBase):
             self._fd = None
 
     # -- waiting for pieces --------------------------------------------------------
+
+    def prefetch(self, start: int, length: int) -> None:
+        """Ask the swarm for these bytes now, without waiting: the read reaches them later."""
+        self.prepare_read(start, length)
+        self._manager.mark_reading(self._torrent)
 
     def prepare_read(self, start: int, length: int) -> list[int]:
         """Ask the swarm for what this read needs; returns the pieces it must wait for."""

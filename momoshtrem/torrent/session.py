@@ -392,6 +392,32 @@ class SessionManager:
         self._resume.delete(info_hash)
         shutil.rmtree(self.storage_root / info_hash, ignore_errors=True)
 
+    def deactivate(self, torrent: ActiveTorrent) -> bool:
+        """Take a torrent nobody reads out of the session, keeping its data and resume data on disk.
+
+        Background work (the probe store's fetches) leaves the session as it
+        found it: a library of hundreds of files must not leave hundreds of
+        paused torrents behind. False when someone reads it (it stays).
+        """
+        if not self._idle(torrent):
+            return False
+        self.save_resume_data([torrent], wait=SHUTDOWN_RESUME_WAIT)
+        with self._lock:
+            if self._torrents.get(torrent.info_hash) is not torrent or not self._idle(torrent):
+                return False
+            del self._torrents[torrent.info_hash]
+        with torrent.cond:
+            torrent.error = torrent.error or "the torrent left the session"  # a reader that raced us fails clearly
+            torrent.cond.notify_all()
+        self._removals.remove_and_wait(torrent.handle, torrent.info_hash)
+        log.info("%s left the session (nobody reads it)", torrent.info_hash)
+        return True
+
+    @staticmethod
+    def _idle(torrent: ActiveTorrent) -> bool:
+        with torrent.cond:
+            return not (torrent.open_readers or torrent.active_reads or torrent.wanted_by)
+
     def state(self, info_hash: str) -> TorrentState:
         progress = self.fetch_progress(info_hash)
         if progress is not None:

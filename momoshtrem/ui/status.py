@@ -12,6 +12,7 @@ from html import escape
 
 from momoshtrem.humanize import human_bytes
 from momoshtrem.library.store import Library
+from momoshtrem.probestore.fetcher import ProbeFetcher
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.reports import TorrentState
 from momoshtrem.torrent.session import SessionManager
@@ -19,14 +20,27 @@ from momoshtrem.ui.piecemap import ReaderMark, legend_html, piece_runs, render_s
 
 
 class StatusSections:
-    def __init__(self, library: Library, engine: SessionManager, streams: Streams) -> None:
+    def __init__(self, library: Library, engine: SessionManager, streams: Streams,
+                 probes: ProbeFetcher | None = None) -> None:
         self._library = library
         self._engine = engine
         self._streams = streams
+        self._probes = probes
 
     def render(self) -> str:
         """The page's body: each section escapes what it shows."""
-        return f"{self._library_section()}{self._reads_section()}{self._torrents_section()}"
+        return f"{self._library_section()}{self._probes_section()}{self._reads_section()}{self._torrents_section()}"
+
+    def _probes_section(self) -> str:
+        if self._probes is None:
+            return ""
+        counts = self._probes.counts(self._library.assigned_files())
+        store = self._probes.store
+        return "<section id=\"probes\"><h2>Probe store</h2>" + _figures([
+            ("Stored", f"{counts['stored']} files ({human_bytes(store.usage())} of {human_bytes(store.cap_bytes)})"),
+            ("Pending", str(counts["pending"])),
+            ("Failed", str(counts["failed"])),
+        ]) + "</section>"
 
     def _library_section(self) -> str:
         counts = self._library.counts()

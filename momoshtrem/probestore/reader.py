@@ -1,0 +1,99 @@
+"""A GET's file object that serves stored probe bytes from disk and everything else from the swarm.
+
+While the read position is inside a stored range the bytes come from the
+entry's file, at disk speed, and the torrent is not touched. The swarm reader
+is opened only when the position leaves the stored bytes, and only if the
+client still reads (`may_continue`, see clientwatch.py): a probe that hung
+up adds no torrent to the session. A request whose explicit range runs past
+the stored bytes starts the swarm at once (`start_swarm_at`), so the pieces
+come while the local bytes are sent.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from typing import Callable
+
+from momoshtrem.probestore.store import StoredProbe
+from momoshtrem.torrent.reader import ReadError, TorrentReader
+
+log = logging.getLogger(__name__)
+
+
+class ClientGone(ReadError):
+    """The client hung up (or stopped reading) before the bytes the swarm would have to send."""
+
+
+class StoredFirstReader(io.RawIOBase):
+    def __init__(self, probe: StoredProbe, open_swarm: Callable[[], TorrentReader],
+                 may_continue: Callable[[], bool]) -> None:
+        super().__init__()
+        self._probe = probe
+        self._open_swarm = open_swarm
+        self._may_continue = may_continue
+        self._fd = os.open(probe.path, os.O_RDONLY)  # an eviction meanwhile unlinks the name, not these bytes
+        self._swarm: TorrentReader | None = None
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._probe.file_size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def start_swarm_at(self, position: int, length: int) -> None:
+        """Ask the swarm now for the bytes at `position`, which the request will reach after the stored ones."""
+        swarm = self._swarm_reader()
+        swarm.prefetch(position, length)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed reader")
+        remaining = self._probe.file_size - self._position
+        size = remaining if size is None or size < 0 else min(size, remaining)
+        if size <= 0:
+            return b""
+        stored_end = self._probe.covered_until(self._position)
+        if stored_end > self._position:
+            count = min(size, stored_end - self._position)
+            data = os.pread(self._fd, count, self._probe.offset_in_entry(self._position))
+            if len(data) != count:
+                raise ReadError(f"the probe store entry {self._probe.path} is cut short")
+        else:
+            if self._swarm is None and not self._may_continue():
+                raise ClientGone("the client stopped reading before the bytes beyond the probe store")
+            swarm = self._swarm_reader()
+            swarm.seek(self._position)
+            data = swarm.read(size)
+        self._position += len(data)
+        return data
+
+    def _swarm_reader(self) -> TorrentReader:
+        if self._swarm is None:
+            self._swarm = self._open_swarm()
+        return self._swarm
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        os.close(self._fd)
+        if self._swarm is not None:
+            self._swarm.close()
+        super().close()

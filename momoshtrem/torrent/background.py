@@ -1,0 +1,93 @@
+"""Reads of torrent files that nobody watches (the probe store's fetches), at the lowest priority.
+
+A background read asks for its pieces at priority 1 and no deadline, so a
+player's pieces (priority 7 with deadlines) always go first, and waits on the
+torrent's condition like a reader, bounded by a deadline. A player's plan
+lowers the priorities of pieces it no longer wants, ours included: the wait
+says ours again every second. The torrent joins the session for the work and
+leaves it afterwards if it was not there before and nobody reads it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from momoshtrem.torrent.active import ActiveTorrent
+from momoshtrem.torrent.reader import ReadError, ReadTimeout
+from momoshtrem.torrent.session import SessionManager
+
+log = logging.getLogger(__name__)
+
+LOW_PRIORITY = 1
+REASSERT_SECONDS = 1.0
+_ids = itertools.count(-1, -1)  # wanted-by ids of background work: negative, never a stream's id()
+
+
+class BackgroundReads:
+    """Low-priority reads of one torrent, for the duration of a `with background_reads(...)` block."""
+
+    def __init__(self, manager: SessionManager, torrent: ActiveTorrent) -> None:
+        self.manager = manager
+        self.torrent = torrent
+        self._id = next(_ids)
+
+    def fetch(self, file_index: int, ranges: list[tuple[int, int]], deadline: float) -> None:
+        """Until every piece under the (start, end) `ranges` of the file is on disk; ReadTimeout at `deadline`."""
+        torrent, manager = self.torrent, self.manager
+        span = torrent.span(file_index)
+        pieces = sorted({p for start, end in ranges for p in span.pieces_for(start, end - start)})
+        manager.set_wanted(torrent, self._id, True)
+        with torrent.cond:  # re-entrant: mark_reading and refresh_peers_if_starving may take it again
+            while True:
+                missing = [p for p in pieces if not torrent.have[p]]
+                if not missing:
+                    return
+                if manager.stopping or torrent.error:
+                    raise ReadError(torrent.error or "the server is stopping")
+                if torrent.user_paused:
+                    raise ReadError("the torrent is paused")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    peers = torrent.handle.status().num_peers
+                    raise ReadTimeout(f"{len(missing)} of {len(pieces)} pieces did not arrive in time "
+                                      f"({peers} peers connected)")
+                for piece in missing:
+                    if torrent.handle.piece_priority(piece) == 0:
+                        torrent.handle.piece_priority(piece, LOW_PRIORITY)
+                manager.mark_reading(torrent)  # resumes it from an idle pause
+                if not torrent.cond.wait(min(left, REASSERT_SECONDS)):
+                    manager.refresh_peers_if_starving(torrent)
+
+    def read(self, file_index: int, start: int, length: int) -> bytes:
+        """Bytes whose pieces are on disk (after `fetch`); the file is opened for this read alone."""
+        file = self.torrent.meta.files[file_index]
+        length = max(0, min(length, file.size - start))
+        with open(self.torrent.save_path / file.path, "rb") as handle:
+            data = os.pread(handle.fileno(), length, start)
+        if len(data) != length:
+            raise ReadError(f"'{file.path}' has {len(data)} of {length} bytes at {start} on disk")
+        return data
+
+    def done(self) -> None:
+        self.manager.set_wanted(self.torrent, self._id, False)
+
+
+@contextmanager
+def background_reads(manager: SessionManager, info_hash: str) -> Iterator[BackgroundReads]:
+    """The torrent in the session for some background work; out of it afterwards if it came in for it and no
+    player opened it meanwhile (one that did will want it again soon: the idle pause deals with it)."""
+    was_there = manager.find(info_hash) is not None
+    torrent = manager.activate(info_hash)
+    players_before = torrent.readers_opened
+    reads = BackgroundReads(manager, torrent)
+    try:
+        yield reads
+    finally:
+        reads.done()
+        if not was_there and torrent.readers_opened == players_before:
+            manager.deactivate(torrent)

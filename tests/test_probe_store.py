@@ -1,0 +1,233 @@
+"""The probe store end to end: real seeder, real server, ffprobe through the share with no swarm left."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from momoshtrem.cli.main import main
+from momoshtrem.humanize import human_bytes
+from momoshtrem.probestore.plan import HEAD_BYTES
+from momoshtrem.subtitles.moviehash import moviehash_of_file
+from tests.fake_opensubtitles import FakeOpenSubtitles
+from tests.helpers import MadeTorrent, RunningServer, torrent_of, wait_until
+from tests.test_opensubtitles import configure as configure_opensubtitles
+
+pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg is not installed (.ci/run installs it)")
+
+PIECE = 256 * 1024
+DURATION = 20
+READ_FIRST = 3_000_000  # most of the stored head: the rest fits the socket buffers, so the server reaches its end
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, MadeTorrent]:
+    """A 20 s 640x360 H.264/AAC MP4 with moov at the end (~15 MB, well past the stored head), and its MKV remux."""
+    work = tmp_path_factory.mktemp("probe-videos")
+    source = work / "source.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         f"testsrc=duration={DURATION}:size=640x360:rate=25,noise=alls=20:allf=t", "-f", "lavfi", "-i",
+         f"sine=duration={DURATION}", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6M", "-maxrate", "6M",
+         "-bufsize", "3M", "-g", "50", "-c:a", "aac", "-shortest", str(source)],
+        check=True, timeout=300,
+    )
+    remux = work / "source.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True, timeout=120)
+    made = {}
+    for ext, path in ((".mp4", source), (".mkv", remux)):
+        folder = work / ext.strip(".")
+        folder.mkdir()
+        path.rename(folder / f"Probe.Clip.2021{ext}")
+        made[ext] = torrent_of(folder, f"Probe.Clip.2021{ext}", piece_size=PIECE, v1_only=True)
+    return made
+
+
+def store_on(config, size: int = 2 * 1024**3) -> None:
+    config.library.probe_store_size = size
+
+
+@pytest.fixture
+def store_server(config):
+    store_on(config)
+    running = RunningServer(config)
+    yield running
+    running.stop()
+
+
+def assign(server: RunningServer, seeder, made: MadeTorrent) -> tuple[int, str]:
+    """The movie's id and its file's share URL."""
+    movie = server.api("POST", "/api/movies", json={"title": "Probe Clip", "year": 2021}).json()
+    seeder.seed(made)
+    response = server.api("POST", f"/api/movies/{movie['id']}/assign", json={"source": seeder.magnet(made)})
+    assert response.status_code == 200, response.text
+    ext = Path(next(iter(made.files))).suffix
+    return movie["id"], server.url + quote(f"/Movies/Probe Clip (2021)/Probe Clip (2021){ext}")
+
+
+def probe_record(server: RunningServer, movie_id: int) -> dict:
+    return server.api("GET", f"/api/movies/{movie_id}").json()["assignment"]["probe"]
+
+
+def wait_stored(server: RunningServer, movie_id: int) -> dict:
+    wait_until(lambda: probe_record(server, movie_id)["state"] != "pending", 60, "the probe to be fetched")
+    record = probe_record(server, movie_id)
+    assert record["state"] == "stored", record
+    return record
+
+
+def ffprobe(url: str) -> dict:
+    run = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", url],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def content(made: MadeTorrent) -> bytes:
+    name = next(iter(made.files))
+    return (made.root / name).read_bytes()
+
+
+def in_session(server: RunningServer, made: MadeTorrent) -> bool:
+    return server.server.engine.find(made.info_hash) is not None
+
+
+def assert_probes_without_swarm(server: RunningServer, made: MadeTorrent, url: str) -> None:
+    info = ffprobe(url)
+    assert float(info["format"]["duration"]) == pytest.approx(DURATION, abs=0.5)
+    assert {s["codec_name"] for s in info["streams"]} == {"h264", "aac"}
+    assert not in_session(server, made)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_stored_probe_answers_ffprobe_with_no_seeder_even_after_eviction_and_restart(
+        store_server, seeder, videos, ext):
+    made = videos[ext]
+    movie_id, url = assign(store_server, seeder, made)
+    record = wait_stored(store_server, movie_id)
+    size = len(content(made))
+    assert HEAD_BYTES < record["bytes"] < size / 2, record
+    wait_until(lambda: not in_session(store_server, made), 10, "the fetch to leave the session as it found it")
+    seeder.stop_seeding(made)
+    old_base = store_server.url
+
+    assert_probes_without_swarm(store_server, made, url)
+
+    store_server.server.engine.remove(made.info_hash)  # what the cache's eviction does: the data is gone
+    assert_probes_without_swarm(store_server, made, url)
+
+    store_server.restart()  # on another port
+    assert probe_record(store_server, movie_id)["state"] == "stored"
+    assert_probes_without_swarm(store_server, made, store_server.url + url[len(old_base):])
+
+
+def test_a_read_past_the_stored_bytes_waits_for_the_swarm_and_is_byte_exact(store_server, seeder, videos):
+    made = videos[".mp4"]
+    movie_id, url = assign(store_server, seeder, made)
+    wait_stored(store_server, movie_id)
+    data = content(made)
+
+    start, end = HEAD_BYTES - 1000, HEAD_BYTES + 600_000  # from the store into bytes only the swarm has
+    ranged = store_server.dav("GET", url[len(store_server.url):], headers={"Range": f"bytes={start}-{end}"})
+    assert ranged.status_code == 206 and ranged.content == data[start:end + 1]
+    assert in_session(store_server, made)
+
+    whole = requests.get(url, timeout=60)  # open-ended: the client reads on, so the swarm serves the rest
+    assert whole.status_code == 200 and whole.content == data
+
+
+def test_a_client_that_hangs_up_inside_the_stored_bytes_adds_no_torrent(store_server, seeder, videos, caplog):
+    made = videos[".mkv"]
+    movie_id, url = assign(store_server, seeder, made)
+    wait_stored(store_server, movie_id)
+    wait_until(lambda: not in_session(store_server, made), 10, "the fetch to leave the session")
+    finished = threading.Event()
+    store_server.server.app.add_observer(lambda record: record.file_read and finished.set())
+
+    # Like ffprobe or a library scanner: an open-ended range, a little read, then the connection closed, while
+    # the server has pushed what it had stored into the socket buffers and reached the end of it.
+    with caplog.at_level(logging.DEBUG, logger="momoshtrem.clientwatch"):
+        with requests.get(url, headers={"Range": "bytes=0-"}, stream=True, timeout=30) as response:
+            assert response.status_code == 206
+            assert response.raw.read(READ_FIRST) == content(made)[:READ_FIRST]
+            wait_until(lambda: "waiting for the client" in caplog.text, 30, "the server to reach the stored end")
+        assert finished.wait(30), "the server never finished the response"
+    assert "the client hung up" in caplog.text
+    assert not in_session(store_server, made)
+
+    scanned = [store_server.dav("GET", url[len(store_server.url):], headers={"Range": "bytes=0-262143"})
+               for _ in range(3)]
+    assert all(r.status_code == 206 and r.content == content(made)[:262144] for r in scanned)
+    assert not in_session(store_server, made)
+
+
+def test_the_cli_and_status_page_show_it_and_unassigning_removes_the_entry(store_server, seeder, videos, capsys):
+    made = videos[".mkv"]
+    movie_id, _ = assign(store_server, seeder, made)
+    record = wait_stored(store_server, movie_id)
+    assert main(["movie", "list", "--server", store_server.url]) == 0
+    assert f"stored ({human_bytes(record['bytes'])})" in capsys.readouterr().out
+    status = store_server.api("GET", "/ui/status").text
+    assert re.search(r"<th>Stored</th><td>1 files \(", status) and "<th>Pending</th><td>0</td>" in status
+    store = store_server.server.probes.store
+    assert store.keys() == {(made.info_hash, 0)}
+    assert store_server.api("DELETE", f"/api/movies/{movie_id}/assign").status_code == 204
+    wait_until(lambda: not store.keys(), 10, "the entry to go with its assignment")
+    assert not any(Path(store.root).rglob("*.probe"))
+
+
+def test_a_store_too_small_leaves_assignment_and_playing_working(config, seeder, videos):
+    store_on(config, size=100_000)
+    made = videos[".mp4"]
+    running = RunningServer(config)
+    try:
+        movie_id, url = assign(running, seeder, made)
+        wait_until(lambda: probe_record(running, movie_id)["state"] == "failed", 60, "the probe to fail")
+        assert "library.probe_store_size" in probe_record(running, movie_id)["error"]
+        assert ffprobe(url)["format"]["format_name"].startswith("mov")  # from the swarm, as without a store
+    finally:
+        running.stop()
+
+
+def test_a_store_that_cannot_be_written_says_why_and_assignment_works(config, seeder, videos, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's directory should be")
+    store_on(config)
+    config.library.probe_store_dir = str(blocker / "probes")
+    running = RunningServer(config)
+    try:
+        movie_id, url = assign(running, seeder, videos[".mkv"])
+        record = probe_record(running, movie_id)
+        assert record["state"] == "failed" and "cannot be used" in record["error"], record
+        assert ffprobe(url)["format"]["format_name"].startswith("matroska")
+    finally:
+        running.stop()
+
+
+def test_the_moviehash_is_known_without_playing(config, seeder, videos, tmp_path):
+    made = videos[".mkv"]
+    fake = FakeOpenSubtitles(subtitles=[])
+    configure_opensubtitles(config, fake, tmp_path)
+    store_on(config)
+    running = RunningServer(config)
+    try:
+        movie_id, _ = assign(running, seeder, made)
+        wait_stored(running, movie_id)
+        found = running.api("GET", f"/api/movies/{movie_id}/subtitles/search?languages=en")
+        assert found.status_code == 200, found.text
+        expected = moviehash_of_file(str(made.root / next(iter(made.files))))
+        assert found.json()["moviehash"] == expected
+        (search,) = fake.api_requests("/subtitles")
+        assert search.params["moviehash"] == expected
+    finally:
+        running.stop()
+        fake.close()
