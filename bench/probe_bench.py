@@ -102,6 +102,11 @@ def probe_states(server: ShippedServer) -> dict[str, int]:
         offset += 1000
 
 
+def shipped_server(work: Path, env: dict[str, str] | None = None) -> ShippedServer:
+    work.mkdir(parents=True, exist_ok=True)
+    return ShippedServer(work, ROOT, env)
+
+
 def url_of(server: ShippedServer, made: MadeTorrent) -> str:
     ext = Path(next(iter(made.files))).suffix
     return server.url + quote(f"/Movies/{title(made)} (2001)/{title(made)} (2001){ext}")
@@ -138,7 +143,7 @@ def spread(values: list[float], unit: str = "s", digits: int = 3) -> str:
 def with_store(work: Path, source: Path, files: int, trials: int) -> None:
     library = library_of(source, files, work / "library", "film")
     seeder = Seeder()
-    server = ShippedServer(work / "store", ROOT)
+    server = shipped_server(work / "store")
     try:
         started = time.perf_counter()
         assign_all(server, seeder, library)
@@ -167,7 +172,7 @@ def with_store(work: Path, source: Path, files: int, trials: int) -> None:
 def without_store(work: Path, source: Path, files: int, trials: int) -> None:
     library = library_of(source, max(files, trials), work / "baseline", "plain")
     seeder = Seeder(upload_rate=SWARM_RATE)
-    server = ShippedServer(work / "nostore", ROOT, env={"MOMOSHTREM_LIBRARY_PROBE_STORE_SIZE": "0"})
+    server = shipped_server(work / "nostore", env={"MOMOSHTREM_LIBRARY_PROBE_STORE_SIZE": "0"})
     try:
         assign_all(server, seeder, library)
         probes = [timed_ffprobe(url_of(server, made)) for made in library[:trials]]
@@ -194,7 +199,7 @@ def stream_while_prefetching(work: Path, film: Path, small: Path, files: int, tr
             films = library_of(film, 1, folder / "film", "feature")
             library = library_of(small, files, folder / "library", "extra") if case != "alone" else []
             slow, fast = Seeder(upload_rate=SWARM_RATE), Seeder()
-            server = ShippedServer(folder, ROOT)
+            server = shipped_server(folder / "server")
             try:
                 assign_all(server, slow, films)
                 filling = threading.Thread(target=assign_all, args=(server, fast, library))

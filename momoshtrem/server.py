@@ -12,27 +12,25 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import Callable, Iterable
 
 from momoshtrem.actions import Actions
 from momoshtrem.api.app import ApiApp
 from momoshtrem.auth import AuthGate, parse_users
 from momoshtrem.config import Config
 from momoshtrem.crosssite import CrossSiteGuard
-from momoshtrem.clientwatch import SOCKET_KEY, client_keeps_reading
-from momoshtrem.dav.app import build_dav_app, range_bounds
+from momoshtrem.content import Content
+from momoshtrem.dav.app import build_dav_app
 from momoshtrem.dav.probes import ROOT_MARKERS
 from momoshtrem.httpserver import HttpServer
 from momoshtrem.httputil import plain_response, unsafe_path_reason
 from momoshtrem.library.assign import Assigner
 from momoshtrem.library.db import Database
-from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.store import Library
-from momoshtrem.library.tree import FileNode, TreeCache
+from momoshtrem.library.tree import TreeCache
 from momoshtrem.memory import limit_malloc_arenas
 from momoshtrem.metrics import Metrics
 from momoshtrem.probestore.fetcher import ProbeFetcher
-from momoshtrem.probestore.reader import StoredFirstReader
 from momoshtrem.probestore.store import ProbeStore
 from momoshtrem.requestlog import RequestLog
 from momoshtrem.search.service import ReleaseSearch
@@ -105,7 +103,8 @@ class Server:
             tmdb = TmdbClient(config.tmdb.api_key, config.tmdb.base_url, config.tmdb.language, config.tmdb.timeout)
         self.subtitle_files = SubtitleFiles(config.subtitles.dir)
         self.subtitles = SubtitleService(self.library, self.subtitle_files, _opensubtitles_client(config),
-                                         self.engine, config.subtitles.auto_languages, self._stored_moviehash)
+                                         self.engine, config.subtitles.auto_languages,
+                                         self.probes.moviehash if self.probes else lambda info_hash, index: None)
         self.actions = Actions(
             library=self.library,
             assigner=Assigner(self.library),
@@ -127,10 +126,11 @@ class Server:
             read_timeout=config.torrent.read_timeout,
             prioritize=streaming.prioritize,
         )
+        self.content = Content(self.engine, self.streams, self.probes, self.subtitle_files, config.server.socket_timeout)
         self.share = dav = build_dav_app(
             self.trees,
-            open_content=self._open_content,
-            before_get=self._ready_for_reading,
+            open_content=self.content.open,
+            before_get=self.content.ready,
             block_size=config.server.block_size,
         )
         self.metrics = Metrics(self.engine)
@@ -152,47 +152,6 @@ class Server:
         self._httpd.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         self._httpd.max_request_header_size = MAX_REQUEST_HEADER_BYTES
         self._thread: threading.Thread | None = None
-
-    def _stored_moviehash(self, info_hash: str, file_index: int) -> str | None:
-        probe = self.probes.store.peek(info_hash, file_index) if self.probes else None
-        return probe.moviehash if probe else None
-
-    def _open_content(self, node: FileNode, environ: dict) -> BinaryIO:
-        if node.stored_path:
-            return open(self.subtitle_files.path(node.stored_path), "rb")
-        probe = self.probes.stored(node.info_hash, node.file_index) if self.probes else None
-        start, end = range_bounds(environ.get("HTTP_RANGE"), node.size)
-        if probe is None or probe.covered_until(start) == start:
-            return self.streams.open(node.info_hash, node.file_index)
-        socket_timeout = self.config.server.socket_timeout
-        reader = StoredFirstReader(
-            probe,
-            open_swarm=lambda: self.streams.open(node.info_hash, node.file_index),
-            may_continue=lambda: client_keeps_reading(environ.get(SOCKET_KEY), socket_timeout),
-        )
-        stored_end = probe.covered_until(start)
-        if end is not None and end > stored_end:  # the client asked for more than is stored: the swarm starts now
-            reader.start_swarm_at(stored_end, end - stored_end)
-        return reader
-
-    def _ready_for_reading(self, node: FileNode, start: int) -> Callable[[], None] | None:
-        """Add the torrent before the GET's headers go out, so a failure can still be a 503.
-
-        Returns the release of the GET's place among the reads that may wait, if it took one. A read
-        that starts in the probe store needs neither: its torrent joins only if the read runs on.
-        """
-        if not node.info_hash:
-            return None  # a marker file: no torrent behind it
-        probe = self.probes.stored(node.info_hash, node.file_index) if self.probes else None
-        if probe is not None and probe.covered_until(start) > start:
-            return None
-        torrent = self.engine.activate(node.info_hash)
-        self.engine.check_file_on_disk(torrent, node.file_index)
-        if torrent.user_paused:
-            raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
-        if torrent.error:
-            raise Unavailable(f"the torrent of '{node.name}' stopped: {torrent.error}")
-        return self.engine.reserve_first_wait(torrent, node.file_index, start)
 
     @property
     def port(self) -> int:

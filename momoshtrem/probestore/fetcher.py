@@ -93,6 +93,11 @@ class ProbeFetcher:
     def stored(self, info_hash: str, file_index: int) -> StoredProbe | None:
         return None if self._unusable else self.store.get(info_hash, file_index)
 
+    def moviehash(self, info_hash: str, file_index: int) -> str | None:
+        """The OpenSubtitles hash of a stored file, known without playing it."""
+        probe = None if self._unusable else self.store.peek(info_hash, file_index)
+        return probe.moviehash if probe else None
+
     def status(self, info_hash: str, file_index: int) -> ProbeStatus:
         if self._unusable:
             return ProbeStatus("failed", 0, self._unusable)

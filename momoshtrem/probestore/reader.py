@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Callable
 
+from momoshtrem.library.errors import LibraryError
 from momoshtrem.probestore.store import StoredProbe
 from momoshtrem.torrent.reader import ReadError, TorrentReader
 
@@ -87,7 +88,10 @@ class StoredFirstReader(io.RawIOBase):
 
     def _swarm_reader(self) -> TorrentReader:
         if self._swarm is None:
-            self._swarm = self._open_swarm()
+            try:
+                self._swarm = self._open_swarm()
+            except LibraryError as exc:  # the torrent cannot join the session: a read error like any other
+                raise ReadError(str(exc)) from None
         return self._swarm
 
     def close(self) -> None:
