@@ -262,7 +262,8 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
                 got = [t.fetched for t in runs if t.fetched is not None]
                 got_text = f"{statistics.median(got) / 1e6:7.2f}" if got else f"{'-':>7}"
                 print(f"{operation_name:18} {client:12} {median:6.2f}s {min(times):5.2f}s {max(times):5.2f}s "
-                      f"{max(t.stalls for t in runs):6d} {got_text} {floor:5.2f}s {median / floor:7.2f}x", flush=True)
+                      f"{max(t.stalls for t in runs):6d} {got_text} {floor:5.2f}s "
+                      f"{f'{median / floor:7.2f}x' if floor else '      -'}", flush=True)
         if assigns:
             print(f"\nassign by magnet (metadata from the swarm), momoshtrem: median {statistics.median(assigns):.3f} s "
                   f"({min(assigns):.3f}-{max(assigns):.3f}), {len(assigns)} trials")

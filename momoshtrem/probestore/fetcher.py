@@ -3,12 +3,13 @@
 After every change to the share (and once a minute, and at start, which
 covers a library assigned before the store existed) the library's assigned
 files are compared with the store: entries nobody is assigned to any more go,
-missing ones are queued by torrent. Two workers take a torrent each: it joins
-the session, the container's header and end are read at the lowest priority,
-its analyzer finds the index, the ranges a player reads are fetched and
-written as one entry, and the torrent leaves the session again. A worker waits
-while a player is streaming, so prefetching a library never competes with
-someone watching.
+missing ones are queued by torrent. Two workers take a torrent each, a few
+seconds after the last assignment (a user who assigns often plays at once): it
+joins the session, the container's header and end are read one piece at a
+time at the lowest priority, its analyzer finds the index, the ranges a player
+reads are fetched and written as one entry, and the torrent leaves the session
+again. Before each piece a worker waits while someone is watching, so
+prefetching a library never competes with a player for more than one piece.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from momoshtrem.torrent.session import SessionManager
 log = logging.getLogger(__name__)
 
 WORKERS = 2
-FILE_TIMEOUT = 300.0  # a file whose probe bytes do not arrive within this is failed, and tried again later
+PIECE_TIMEOUT = 120.0  # a file whose next piece does not arrive within this is failed, and tried again later
+SETTLE_SECONDS = 3.0  # fetches start this long after the last assignment
 FAILED_RETRY_SECONDS = 600.0
 RECONCILE_SECONDS = 60.0
 PLAYER_RECENT_SECONDS = 30.0  # an open reader that read within this is someone watching
@@ -49,16 +51,17 @@ class ProbeStatus:
 
 class ProbeFetcher:
     def __init__(self, store: ProbeStore, engine: SessionManager, assigned: Callable[[], set[Key]],
-                 workers: int = WORKERS, file_timeout: float = FILE_TIMEOUT) -> None:
+                 workers: int = WORKERS, piece_timeout: float = PIECE_TIMEOUT) -> None:
         self.store = store
         self.engine = engine
         self._assigned = assigned
-        self._file_timeout = file_timeout
+        self._piece_timeout = piece_timeout
         self._lock = threading.Lock()
         self._failed: dict[Key, tuple[str, float]] = {}  # why, and when (monotonic)
         self._queued: set[str] = set()  # torrents queued or being fetched
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._changed = threading.Event()
+        self._last_change = 0.0  # monotonic time of the last library write that may have assigned something
         self._stopping = threading.Event()
         self._unusable: str | None = None  # the store cannot be used at all: why
         self._threads = [threading.Thread(target=self._reconcile_loop, name="probe-reconcile", daemon=True)]
@@ -86,6 +89,7 @@ class ProbeFetcher:
 
     def share_changed(self) -> None:
         """A library write that may change what is assigned (called in the writing thread: only a wake-up)."""
+        self._last_change = time.monotonic()
         self._changed.set()
 
     # -- what the API, the status page and the share ask ------------------------------
@@ -156,7 +160,8 @@ class ProbeFetcher:
             if info_hash is None or self._stopping.is_set():
                 return
             try:
-                self._wait_for_players()
+                # A user who assigns a file often plays it at once: the player goes first (see players_active).
+                self._stopping.wait(max(0.0, self._last_change + SETTLE_SECONDS - time.monotonic()))
                 files = sorted(index for h, index in self._assigned() - self.store.keys() if h == info_hash)
                 if files:
                     self.fetch_torrent(info_hash, files)
@@ -166,12 +171,10 @@ class ProbeFetcher:
                 with self._lock:
                     self._queued.discard(info_hash)
 
-    def _wait_for_players(self) -> None:
-        while not self._stopping.is_set():
-            now = time.monotonic()
-            if not any(t.open_readers and now - t.last_read < PLAYER_RECENT_SECONDS for t in self.engine.torrents()):
-                return
-            self._stopping.wait(1.0)
+    def players_active(self) -> bool:
+        """Someone is watching: a reader is open on a torrent and read within the last half minute."""
+        now = time.monotonic()
+        return any(t.open_readers and now - t.last_read < PLAYER_RECENT_SECONDS for t in self.engine.torrents())
 
     def fetch_torrent(self, info_hash: str, file_indexes: list[int]) -> None:
         try:
@@ -179,7 +182,6 @@ class ProbeFetcher:
                 for index in file_indexes:
                     if self._stopping.is_set():
                         return
-                    self._wait_for_players()
                     try:
                         probe = self._fetch_file(reads, index)
                     except (OSError, LibraryError) as exc:  # ReadError is an OSError; so is a full store
@@ -199,21 +201,23 @@ class ProbeFetcher:
     def _fetch_file(self, reads: BackgroundReads, index: int) -> StoredProbe:
         file = reads.torrent.meta.files[index]
         size = file.size
-        deadline = time.monotonic() + self._file_timeout
+
+        def fetch(ranges: list[tuple[int, int]]) -> None:
+            reads.fetch(index, ranges, self._piece_timeout, pause_while=self.players_active)
 
         def read(offset: int, length: int) -> bytes:
             end = min(offset + length, size)
             if end <= offset:
                 return b""
-            reads.fetch(index, [(offset, end)], deadline)
+            fetch([(offset, end)])
             return reads.read(index, offset, end - offset)
 
-        # Head and end at once: most files' index is in one of them, so the analyzer rarely waits again.
-        reads.fetch(index, [(0, min(HEAD_BYTES, size)), (max(0, size - TAIL_BYTES_INDEXED), size)], deadline)
+        # Head and end first: most files' index is in one of them, so the analyzer rarely waits again.
+        fetch([(0, min(HEAD_BYTES, size)), (max(0, size - TAIL_BYTES_INDEXED), size)])
         analyze = analyzer_for(media.extension(file.path))
         container = analyze(read, size) if analyze else None
         keep = ranges_to_keep(size, container)
-        reads.fetch(index, [(r.start, r.end) for r in keep], deadline)
+        fetch([(r.start, r.end) for r in keep])
         chunks = [(r, reads.read(index, r.start, r.length)) for r in keep]
         return self.store.put(reads.torrent.info_hash, index, size, chunks, _moviehash_of(size, chunks))
 

@@ -1,8 +1,10 @@
 """Reads of torrent files that nobody watches (the probe store's fetches), at the lowest priority.
 
-A background read asks for its pieces at priority 1 and no deadline, so a
-player's pieces (priority 7 with deadlines) always go first, and waits on the
-torrent's condition like a reader, bounded by a deadline. A player's plan
+A background read asks for its pieces one at a time, at priority 1 and no
+deadline, so a player's pieces (priority 7 with deadlines) go first and queue
+behind one of ours at most; it waits on the torrent's condition like a
+reader, bounded by a deadline, and pauses before each piece while someone
+watches. A player's plan
 lowers the priorities of pieces it no longer wants, ours included: the wait
 says ours again every second. The torrent joins the session for the work and
 leaves it afterwards if it was not there before and nobody reads it.
@@ -15,7 +17,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.reader import ReadError, ReadTimeout
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 LOW_PRIORITY = 1
 REASSERT_SECONDS = 1.0
+PAUSE_CHECK_SECONDS = 1.0
 _ids = itertools.count(-1, -1)  # wanted-by ids of background work: negative, never a stream's id()
 
 
@@ -36,17 +39,29 @@ class BackgroundReads:
         self.torrent = torrent
         self._id = next(_ids)
 
-    def fetch(self, file_index: int, ranges: list[tuple[int, int]], deadline: float) -> None:
-        """Until every piece under the (start, end) `ranges` of the file is on disk; ReadTimeout at `deadline`."""
-        torrent, manager = self.torrent, self.manager
-        span = torrent.span(file_index)
+    def fetch(self, file_index: int, ranges: list[tuple[int, int]], piece_timeout: float,
+              pause_while: Callable[[], bool]) -> None:
+        """Until every piece under the (start, end) `ranges` of the file is on disk, one piece at a time.
+
+        One at a time, because a peer serves requests in the order they came: a player that starts meanwhile
+        waits behind at most one of ours (measured, with head and end asked for at once: a cold ffprobe right
+        after the assignment took 0.88 s instead of 0.43 s). Before each piece the work waits while
+        `pause_while()` (someone is watching). ReadTimeout when a piece does not come within `piece_timeout`.
+        """
+        span = self.torrent.span(file_index)
         pieces = sorted({p for start, end in ranges for p in span.pieces_for(start, end - start)})
+        for piece in pieces:
+            while pause_while() and not self.manager.stopping:
+                self.manager.wait_stopping(PAUSE_CHECK_SECONDS)
+            self._fetch_piece(piece, time.monotonic() + piece_timeout)
+
+    def _fetch_piece(self, piece: int, deadline: float) -> None:
+        torrent, manager = self.torrent, self.manager
+        if torrent.have[piece]:
+            return
         manager.set_wanted(torrent, self._id, True)
         with torrent.cond:  # re-entrant: mark_reading and refresh_peers_if_starving may take it again
-            while True:
-                missing = [p for p in pieces if not torrent.have[p]]
-                if not missing:
-                    return
+            while not torrent.have[piece]:
                 if manager.stopping or torrent.error:
                     raise ReadError(torrent.error or "the server is stopping")
                 if torrent.user_paused:
@@ -54,11 +69,9 @@ class BackgroundReads:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     peers = torrent.handle.status().num_peers
-                    raise ReadTimeout(f"{len(missing)} of {len(pieces)} pieces did not arrive in time "
-                                      f"({peers} peers connected)")
-                for piece in missing:
-                    if torrent.handle.piece_priority(piece) == 0:
-                        torrent.handle.piece_priority(piece, LOW_PRIORITY)
+                    raise ReadTimeout(f"piece {piece} did not arrive in time ({peers} peers connected)")
+                if torrent.handle.piece_priority(piece) == 0:
+                    torrent.handle.piece_priority(piece, LOW_PRIORITY)
                 manager.mark_reading(torrent)  # resumes it from an idle pause
                 if not torrent.cond.wait(min(left, REASSERT_SECONDS)):
                     manager.refresh_peers_if_starving(torrent)
