@@ -71,6 +71,28 @@ def torrent_of(base: Path, name: str, piece_size: int = 16384, v1_only: bool = F
     return MadeTorrent(data=data, info_hash=str(info.info_hashes().v1), root=base, files=files)
 
 
+def clip_torrents(work: Path, name: str, seconds: int, size: str, piece_size: int) -> dict[str, "MadeTorrent"]:
+    """A real H.264/AAC MP4 with moov at the end (no faststart) and its MKV remux, as single-file torrents by extension.
+
+    Noisy frames at 6 Mb/s, so the file is big enough to have a head, a middle and an end (~0.75 MB a second).
+    """
+    source = work / "source.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=30,"
+         "noise=alls=12:allf=t", "-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:v", "libx264", "-preset",
+         "ultrafast", "-b:v", "6M", "-maxrate", "6M", "-bufsize", "3M", "-g", "60", "-c:a", "aac", "-shortest",
+         str(source)], check=True, timeout=300)
+    remux = work / "source.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True, timeout=120)
+    made = {}
+    for ext, path in ((".mp4", source), (".mkv", remux)):
+        folder = work / ext.strip(".")
+        folder.mkdir()
+        path.rename(folder / f"{name}{ext}")
+        made[ext] = torrent_of(folder, f"{name}{ext}", piece_size=piece_size, v1_only=True)
+    return made
+
+
 def make_test_config(tmp_path: Path) -> Config:
     config = Config()
     config.server.host = "127.0.0.1"

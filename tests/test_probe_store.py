@@ -19,37 +19,21 @@ from momoshtrem.humanize import human_bytes
 from momoshtrem.probestore.plan import HEAD_BYTES
 from momoshtrem.subtitles.moviehash import moviehash_of_file
 from tests.fake_opensubtitles import FakeOpenSubtitles
-from tests.helpers import MadeTorrent, RunningServer, torrent_of, wait_until
+from tests.helpers import MadeTorrent, RunningServer, clip_torrents, wait_until
 from tests.test_opensubtitles import configure as configure_opensubtitles
 
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg is not installed (.ci/run installs it)")
 
 PIECE = 256 * 1024
+MiB = 1024 * 1024
 DURATION = 20
 READ_FIRST = 3_000_000  # most of the stored head: the rest fits the socket buffers, so the server reaches its end
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> dict[str, MadeTorrent]:
-    """A 20 s 640x360 H.264/AAC MP4 with moov at the end (~15 MB, well past the stored head), and its MKV remux."""
-    work = tmp_path_factory.mktemp("probe-videos")
-    source = work / "source.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"testsrc=duration={DURATION}:size=640x360:rate=25,noise=alls=20:allf=t", "-f", "lavfi", "-i",
-         f"sine=duration={DURATION}", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6M", "-maxrate", "6M",
-         "-bufsize", "3M", "-g", "50", "-c:a", "aac", "-shortest", str(source)],
-        check=True, timeout=300,
-    )
-    remux = work / "source.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True, timeout=120)
-    made = {}
-    for ext, path in ((".mp4", source), (".mkv", remux)):
-        folder = work / ext.strip(".")
-        folder.mkdir()
-        path.rename(folder / f"Probe.Clip.2021{ext}")
-        made[ext] = torrent_of(folder, f"Probe.Clip.2021{ext}", piece_size=PIECE, v1_only=True)
-    return made
+    """A 20 s 640x360 MP4 with moov at the end (~15 MB, well past the stored head), and its MKV remux."""
+    return clip_torrents(tmp_path_factory.mktemp("probe-videos"), "Probe.Clip.2021", DURATION, "640x360", PIECE)
 
 
 def store_on(config, size: int = 2 * 1024**3) -> None:
@@ -183,6 +167,17 @@ def test_the_cli_and_status_page_show_it_and_unassigning_removes_the_entry(store
     assert store_server.api("DELETE", f"/api/movies/{movie_id}/assign").status_code == 204
     wait_until(lambda: not store.keys(), 10, "the entry to go with its assignment")
     assert not any(Path(store.root).rglob("*.probe"))
+
+
+def test_a_file_named_mp4_that_is_not_one_keeps_both_ends(store_server, seeder, torrent_factory):
+    made = torrent_factory("Fake.2021.mp4", {"Fake.2021.mp4": 12 * MiB}, piece_size=PIECE)  # hashed bytes, no atoms
+    movie = store_server.api("POST", "/api/movies", json={"title": "Fake", "year": 2021}).json()
+    seeder.seed(made)
+    assigned = store_server.api("POST", f"/api/movies/{movie['id']}/assign", json={"source": seeder.magnet(made)})
+    assert assigned.status_code == 200, assigned.text
+    assert wait_stored(store_server, movie["id"])["bytes"] == 8 * MiB  # the first and last 4 MiB: no index to go by
+    ranged = store_server.dav("GET", quote("/Movies/Fake (2021)/Fake (2021).mp4"), headers={"Range": "bytes=-1000"})
+    assert ranged.status_code == 206 and ranged.content == content(made)[-1000:]
 
 
 def test_a_store_too_small_leaves_assignment_and_playing_working(config, seeder, videos):

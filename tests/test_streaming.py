@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import MadeTorrent, RunningServer, torrent_of, wait_until
+from tests.helpers import MadeTorrent, RunningServer, clip_torrents, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg is not installed (.ci/run installs it)")
 
@@ -21,23 +21,7 @@ PIECE = 256 * 1024
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> dict[str, MadeTorrent]:
     """A 30 s 720p H.264/AAC MP4 with moov at the end (no faststart), and its MKV remux, as torrents."""
-    work = tmp_path_factory.mktemp("videos")
-    source = work / "source.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=30:size=1280x720:rate=30,noise=alls=12:allf=t",
-         "-f", "lavfi", "-i", "sine=duration=30", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6M",
-         "-maxrate", "6M", "-bufsize", "3M", "-g", "60", "-c:a", "aac", "-shortest", str(source)],
-        check=True, timeout=300,
-    )
-    remux = work / "source.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True, timeout=120)
-    made = {}
-    for ext, path in ((".mp4", source), (".mkv", remux)):
-        folder = work / ext.strip(".")
-        folder.mkdir()
-        path.rename(folder / f"Clip.2020{ext}")
-        made[ext] = torrent_of(folder, f"Clip.2020{ext}", piece_size=PIECE, v1_only=True)
-    return made
+    return clip_torrents(tmp_path_factory.mktemp("videos"), "Clip.2020", 30, "1280x720", PIECE)
 
 
 @pytest.fixture

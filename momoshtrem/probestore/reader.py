@@ -11,13 +11,13 @@ come while the local bytes are sent.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from typing import Callable
 
 from momoshtrem.library.errors import LibraryError
 from momoshtrem.probestore.store import StoredProbe
+from momoshtrem.seekable import SeekableReader
 from momoshtrem.torrent.reader import ReadError, TorrentReader
 
 log = logging.getLogger(__name__)
@@ -27,37 +27,15 @@ class ClientGone(ReadError):
     """The client hung up (or stopped reading) before the bytes the swarm would have to send."""
 
 
-class StoredFirstReader(io.RawIOBase):
+class StoredFirstReader(SeekableReader):
     def __init__(self, probe: StoredProbe, open_swarm: Callable[[], TorrentReader],
                  may_continue: Callable[[], bool]) -> None:
-        super().__init__()
+        super().__init__(probe.file_size)
         self._probe = probe
         self._open_swarm = open_swarm
         self._may_continue = may_continue
         self._fd = os.open(probe.path, os.O_RDONLY)  # an eviction meanwhile unlinks the name, not these bytes
         self._swarm: TorrentReader | None = None
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._probe.file_size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def start_swarm_at(self, position: int, length: int) -> None:
         """Ask the swarm now for the bytes at `position`, which the request will reach after the stored ones."""
@@ -67,8 +45,7 @@ class StoredFirstReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if self.closed:
             raise ValueError("read of a closed reader")
-        remaining = self._probe.file_size - self._position
-        size = remaining if size is None or size < 0 else min(size, remaining)
+        size = self._clipped(size)
         if size <= 0:
             return b""
         stored_end = self._probe.covered_until(self._position)

@@ -15,11 +15,11 @@ a file) and SequentialReader (the benchmarks' baseline).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
 
+from momoshtrem.seekable import SeekableReader
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.metainfo import TorrentFile
 from momoshtrem.torrent.session import SessionManager
@@ -37,50 +37,25 @@ class ReadTimeout(ReadError):
     pass
 
 
-class TorrentReader(io.RawIOBase):
+class TorrentReader(SeekableReader):
     def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file: TorrentFile, read_timeout: float) -> None:
-        super().__init__()
+        super().__init__(file.size)
         self._manager = manager
         self._torrent = torrent
         self.file = file
         self.span = torrent.span(file.index)
         self._path = torrent.save_path / file.path
         self._timeout = read_timeout
-        self._position = 0
         self._fd: int | None = None
         self._closing = False
         with torrent.cond:
             torrent.open_readers += 1
             torrent.readers_opened += 1
 
-    # -- io.RawIOBase ------------------------------------------------------------
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.file.size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def read(self, size: int = -1) -> bytes:
         if self.closed:
             raise ValueError("read of a closed reader")
-        remaining = self.file.size - self._position
-        size = remaining if size is None or size < 0 else min(size, remaining)
+        size = self._clipped(size)
         if size <= 0:
             return b""
         for attempt in (1, 2):
