@@ -202,10 +202,12 @@ def stream_while_prefetching(work: Path, film: Path, small: Path, files: int, tr
             server = shipped_server(folder / "server")
             try:
                 assign_all(server, slow, films)
+                # The film's own probe is stored first in both cases, so both read the same bytes from the swarm.
+                wait_until(lambda: probe_states(server).get("stored", 0) == 1, 300, "the film's probe", interval=0.2)
                 filling = threading.Thread(target=assign_all, args=(server, fast, library))
                 filling.start()
                 if library:  # the store is busy before the stream starts
-                    wait_until(lambda: probe_states(server).get("stored", 0) >= 2, 300, "prefetching", interval=0.2)
+                    wait_until(lambda: probe_states(server).get("stored", 0) >= 3, 300, "prefetching", interval=0.2)
                 out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
                                       url_of(server, films[0])], check=True, capture_output=True, text=True,
                                      timeout=600).stdout.split()
