@@ -14,8 +14,10 @@ COPY config.yaml /config/config.yaml
 # Inside a container the server must listen beyond loopback; data lives in the volume.
 ENV MOMOSHTREM_SERVER_HOST=0.0.0.0 \
     MOMOSHTREM_LIBRARY_DATABASE=/data/library.db \
+    MOMOSHTREM_LIBRARY_PROBE_STORE_DIR=/data/probes \
     MOMOSHTREM_TORRENT_DATA_DIR=/data/torrents \
-    MOMOSHTREM_SUBTITLES_DIR=/data/subtitles
+    MOMOSHTREM_SUBTITLES_DIR=/data/subtitles \
+    MOMOSHTREM_TMDB_POSTER_DIR=/data/posters
 
 USER momoshtrem
 VOLUME ["/data"]
