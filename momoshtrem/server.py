@@ -104,7 +104,7 @@ class Server:
         self.subtitle_files = SubtitleFiles(config.subtitles.dir)
         self.subtitles = SubtitleService(self.library, self.subtitle_files, _opensubtitles_client(config),
                                          self.engine, config.subtitles.auto_languages,
-                                         self.probes.moviehash if self.probes else lambda info_hash, index: None)
+                                         self.probes.moviehash if self.probes else None)
         self.actions = Actions(
             library=self.library,
             assigner=Assigner(self.library),

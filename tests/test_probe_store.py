@@ -20,6 +20,7 @@ from momoshtrem.probestore.plan import HEAD_BYTES
 from momoshtrem.subtitles.moviehash import moviehash_of_file
 from tests.fake_opensubtitles import FakeOpenSubtitles
 from tests.helpers import MadeTorrent, RunningServer, clip_torrents, wait_until
+from tests.test_opensubtitles import TMDB_ID, VIDEO_HASH, VIDEO_SIZE, catalogue
 from tests.test_opensubtitles import configure as configure_opensubtitles
 
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg is not installed (.ci/run installs it)")
@@ -223,6 +224,30 @@ def test_the_moviehash_is_known_without_playing(config, seeder, videos, tmp_path
         assert found.json()["moviehash"] == expected
         (search,) = fake.api_requests("/subtitles")
         assert search.params["moviehash"] == expected
+    finally:
+        running.stop()
+        fake.close()
+
+
+def test_automatic_subtitles_wait_for_the_stored_moviehash_and_take_the_exact_release(config, seeder, torrent_factory,
+                                                                                      tmp_path):
+    # English results: 201 (500 downloads) wins on popularity; 203 (10 downloads) was made for this very file.
+    fake = FakeOpenSubtitles(subtitles=catalogue(VIDEO_HASH))
+    configure_opensubtitles(config, fake, tmp_path)
+    config.subtitles.auto_languages = ["en"]
+    store_on(config)
+    running = RunningServer(config)
+    try:
+        made = torrent_factory("Inception.2010.1080p", {"Inception.2010.1080p.mkv": VIDEO_SIZE})  # no subtitle in it
+        seeder.seed(made)
+        movie = running.server.library.add_movie("Inception", 2010, TMDB_ID)
+        assigned = running.api("POST", f"/api/movies/{movie.id}/assign", json={"source": seeder.magnet(made)})
+        assert assigned.status_code == 200, assigned.text
+        listing = lambda: running.api("GET", f"/api/movies/{movie.id}/subtitles").json()["downloaded"]  # noqa: E731
+        wait_until(listing, 60, "the automatic English download")
+        assert [(s["language"], s["provider_file_id"]) for s in listing()] == [("en", 203)]
+        (search,) = fake.api_requests("/subtitles")
+        assert search.params["moviehash"] == VIDEO_HASH
     finally:
         running.stop()
         fake.close()

@@ -61,6 +61,7 @@ class ProbeFetcher:
         self._queued: set[str] = set()  # torrents queued or being fetched
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._changed = threading.Event()
+        self._settled = threading.Condition()  # notified when a file's probe is stored or has failed
         self._last_change = 0.0  # monotonic time of the last library write that may have assigned something
         self._stopping = threading.Event()
         self._unusable: str | None = None  # the store cannot be used at all: why
@@ -82,6 +83,7 @@ class ProbeFetcher:
     def stop(self) -> None:
         self._stopping.set()
         self._changed.set()
+        self._notify_settled()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -97,10 +99,19 @@ class ProbeFetcher:
     def stored(self, info_hash: str, file_index: int) -> StoredProbe | None:
         return None if self._unusable else self.store.get(info_hash, file_index)
 
-    def moviehash(self, info_hash: str, file_index: int) -> str | None:
-        """The OpenSubtitles hash of a stored file, known without playing it."""
-        probe = None if self._unusable else self.store.peek(info_hash, file_index)
-        return probe.moviehash if probe else None
+    def moviehash(self, info_hash: str, file_index: int, wait: float = 0.0) -> str | None:
+        """The OpenSubtitles hash of a stored file, known without playing it; waits up to `wait` seconds while the
+        file's probe is pending (an automatic subtitle download right after the assignment)."""
+        deadline = time.monotonic() + wait
+        with self._settled:
+            while True:
+                probe = None if self._unusable else self.store.peek(info_hash, file_index)
+                if probe is not None:
+                    return probe.moviehash
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping.is_set() or self.status(info_hash, file_index).state != "pending":
+                    return None
+                self._settled.wait(left)
 
     def status(self, info_hash: str, file_index: int) -> ProbeStatus:
         if self._unusable:
@@ -189,6 +200,7 @@ class ProbeFetcher:
                         continue
                     log.info("probe store: %s file %d stored (%d bytes in %d ranges)", info_hash, index,
                              probe.stored_bytes, len(probe.ranges))
+                    self._notify_settled()
         except LibraryError as exc:  # the torrent could not join the session
             for index in file_indexes:
                 self._fail((info_hash, index), str(exc))
@@ -197,6 +209,11 @@ class ProbeFetcher:
         log.warning("probe store: %s file %d: %s", *key, why)
         with self._lock:
             self._failed[key] = (why, time.monotonic())
+        self._notify_settled()
+
+    def _notify_settled(self) -> None:
+        with self._settled:
+            self._settled.notify_all()
 
     def _fetch_file(self, reads: BackgroundReads, index: int) -> StoredProbe:
         file = reads.torrent.meta.files[index]

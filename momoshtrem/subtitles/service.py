@@ -46,10 +46,15 @@ class SearchOutcome:
     results: list[SubtitleResult]  # best first
 
 
+# (info hash, file index, seconds to wait while the probe store fetches it) -> the moviehash, if the store has it
+StoredMoviehash = Callable[..., str | None]
+PROBE_WAIT_SECONDS = 120.0  # an automatic download right after an assignment waits this long for the moviehash
+
+
 class SubtitleService:
     def __init__(self, library: Library, files: SubtitleFiles, client: OpenSubtitlesClient | None,
                  engine: SessionManager, auto_languages: Sequence[str] = (),
-                 stored_moviehash: Callable[[str, int], str | None] = lambda info_hash, file_index: None) -> None:
+                 stored_moviehash: StoredMoviehash | None = None) -> None:
         self.library = library
         self.stored_moviehash = stored_moviehash
         self.files = files
@@ -162,8 +167,11 @@ class SubtitleService:
         for item in items:
             try:
                 present = self.of_item(item)
+                assignment = self._item(item).assignment
             except NotFound:
                 continue  # deleted meanwhile
+            if assignment is not None and self.stored_moviehash:  # the exact release's subtitles rank first
+                self.stored_moviehash(assignment.info_hash, assignment.file_index, wait=PROBE_WAIT_SECONDS)
             have = {s.language for s in [*present.torrent, *present.downloaded]}
             for language in self.auto_languages:
                 if language in have:
@@ -211,7 +219,7 @@ class SubtitleService:
         last 64 KiB once both are downloaded."""
         if assignment is None or assignment.file_size < BLOCK:
             return None
-        stored = self.stored_moviehash(assignment.info_hash, assignment.file_index)
+        stored = self.stored_moviehash and self.stored_moviehash(assignment.info_hash, assignment.file_index)
         if stored:
             return stored
         read = self.engine.read_if_downloaded
