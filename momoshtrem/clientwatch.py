@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SOCKET_KEY = "momoshtrem.socket"  # the environ key under which the server passes the request's socket
 POLL_SECONDS = 0.02
 _HUNG_UP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0x2000)
+_SEND_QUEUE = getattr(termios, "TIOCOUTQ", None)  # Linux; elsewhere only a hang-up is seen
 
 
 def client_keeps_reading(sock: socket.socket | None, timeout: float) -> bool:
@@ -38,7 +39,7 @@ def client_keeps_reading(sock: socket.socket | None, timeout: float) -> bool:
         waited = False
         while True:
             if any(events & _HUNG_UP for _, events in poller.poll(0)):
-                log.debug("the client hung up with bytes still unread")
+                log.debug("the client hung up before taking what was sent")
                 return False
             unsent = _unsent_bytes(fd)
             if unsent == 0:
@@ -56,4 +57,6 @@ def client_keeps_reading(sock: socket.socket | None, timeout: float) -> bool:
 
 def _unsent_bytes(fd: int) -> int:
     """Bytes in the socket's send queue the peer has not acknowledged (Linux SIOCOUTQ)."""
-    return struct.unpack("I", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    if _SEND_QUEUE is None:
+        return 0
+    return struct.unpack("I", fcntl.ioctl(fd, _SEND_QUEUE, b"\0\0\0\0"))[0]
