@@ -65,8 +65,9 @@ class StatusSections:
     def _torrents_section(self) -> str:
         states = self._engine.states()
         if not states:
-            body = ("<p class=\"muted\">No torrent is in the session: one joins when a file of it is first played, "
-                    "and leaves when it is removed.</p>")
+            body = ("<p class=\"muted\">No torrent is in the session: one joins when a file of it is read beyond what "
+                    "the probe store holds (it stays, paused when idle, until removed), or while the store fetches "
+                    "from it.</p>")
         else:
             body = "".join(self._torrent(state) for state in states)
         return f"<section id=\"torrents\"><h2>Torrents in the session</h2>{body}{legend_html()}</section>"
