@@ -56,11 +56,14 @@ class Content:
         probe = self._stored_at(node, start)
         if probe is None:
             return self.streams.open(node.info_hash, node.file_index)
-        reader = StoredFirstReader(
-            probe,
-            open_swarm=lambda: self.streams.open(node.info_hash, node.file_index),
-            may_continue=lambda: client_keeps_reading(environ.get(SOCKET_KEY), self.client_timeout),
-        )
+        try:
+            reader = StoredFirstReader(
+                probe,
+                open_swarm=lambda: self.streams.open(node.info_hash, node.file_index),
+                may_continue=lambda: client_keeps_reading(environ.get(SOCKET_KEY), self.client_timeout),
+            )
+        except FileNotFoundError:  # evicted from the store since it was looked up: the swarm has the bytes
+            return self.streams.open(node.info_hash, node.file_index)
         stored_end = probe.covered_until(start)
         if end is not None and end > stored_end:  # the client asked for more than is stored: the swarm starts now
             try:
