@@ -6,7 +6,7 @@ import io
 
 
 class SeekableReader(io.RawIOBase):
-    """Subclasses implement `read(size)` from `self._position`, and advance it by what they return."""
+    """Subclasses implement `_read_here(size)`: up to `size` (> 0, within the file) bytes at `self._position`."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -34,7 +34,16 @@ class SeekableReader(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
-    def _clipped(self, size: int | None) -> int:
-        """How many bytes a `read(size)` may return from the current position (-1 or None: to the end)."""
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed reader")
         remaining = self._size - self._position
-        return remaining if size is None or size < 0 else min(size, remaining)
+        size = remaining if size is None or size < 0 else min(size, remaining)
+        if size <= 0:
+            return b""
+        data = self._read_here(size)
+        self._position += len(data)
+        return data
+
+    def _read_here(self, size: int) -> bytes:
+        raise NotImplementedError

@@ -42,12 +42,7 @@ class StoredFirstReader(SeekableReader):
         swarm = self._swarm_reader()
         swarm.prefetch(position, length)
 
-    def read(self, size: int = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read of a closed reader")
-        size = self._clipped(size)
-        if size <= 0:
-            return b""
+    def _read_here(self, size: int) -> bytes:
         stored_end = self._probe.covered_until(self._position)
         if stored_end > self._position:
             count = min(size, stored_end - self._position)
@@ -60,7 +55,6 @@ class StoredFirstReader(SeekableReader):
             swarm = self._swarm_reader()
             swarm.seek(self._position)
             data = swarm.read(size)
-        self._position += len(data)
         return data
 
     def _swarm_reader(self) -> TorrentReader:

@@ -52,17 +52,11 @@ class TorrentReader(SeekableReader):
             torrent.open_readers += 1
             torrent.readers_opened += 1
 
-    def read(self, size: int = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read of a closed reader")
-        size = self._clipped(size)
-        if size <= 0:
-            return b""
+    def _read_here(self, size: int) -> bytes:
         for attempt in (1, 2):
             ready = self._wait_for_first_piece(self._position, size)
             data = self._read_from_disk(ready)
             if len(data) == ready:
-                self._position += len(data)
                 return data
             if attempt == 1:  # deleted or truncated behind our back: check the files, wait for the pieces anew
                 self._manager.recheck(self._torrent, f"'{self.file.path}' has {len(data)} of {ready} bytes at "
