@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from momoshtrem.probestore.fetcher import ProbeFetcher
 from momoshtrem.requestlog import CompletedRequest
 from momoshtrem.torrent.session import SessionManager
 
@@ -27,7 +28,8 @@ FIRST_BYTE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30,
 
 
 class Metrics:
-    def __init__(self, engine: SessionManager) -> None:
+    def __init__(self, engine: SessionManager, probes: ProbeFetcher | None = None,
+                 assigned_files: Callable[[], set[tuple[str, int]]] | None = None) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter("momoshtrem_http_requests", "HTTP requests answered, by method and status",
                                  ["method", "status"], registry=self.registry)
@@ -37,6 +39,8 @@ class Metrics:
                                      "Time from a file read's arrival to the first byte of its content",
                                      buckets=FIRST_BYTE_BUCKETS, registry=self.registry)
         self.registry.register(_EngineCollector(engine))
+        if probes is not None and assigned_files is not None:
+            self.registry.register(_ProbeStoreCollector(probes, assigned_files))
         self.app: Callable = make_wsgi_app(self.registry)
 
     def observe(self, request: CompletedRequest) -> None:
@@ -80,3 +84,19 @@ class _EngineCollector(Collector):
                                 value=sum(s.readers for s in states))
         yield GaugeMetricFamily("momoshtrem_cache_bytes", "Downloaded data on disk, bytes",
                                 value=self._engine.cache_bytes())
+
+
+class _ProbeStoreCollector(Collector):
+    """The assigned files by probe state, and the store's size, read on every scrape."""
+
+    def __init__(self, probes: ProbeFetcher, assigned_files: Callable[[], set[tuple[str, int]]]) -> None:
+        self._probes = probes
+        self._assigned_files = assigned_files
+
+    def collect(self) -> Iterable[Metric]:
+        files = GaugeMetricFamily("momoshtrem_probe_store_files", "Assigned videos by probe state", labels=["state"])
+        for state, count in self._probes.counts(self._assigned_files()).items():
+            files.add_metric([state], count)
+        yield files
+        yield GaugeMetricFamily("momoshtrem_probe_store_bytes", "Bytes the probe store holds on disk",
+                                value=self._probes.store.usage())
