@@ -163,6 +163,8 @@ def test_the_cli_and_status_page_show_it_and_unassigning_removes_the_entry(store
     assert f"stored ({human_bytes(record['bytes'])})" in capsys.readouterr().out
     status = store_server.api("GET", "/ui/status").text
     assert re.search(r"<th>Stored</th><td>1 files \(", status) and "<th>Pending</th><td>0</td>" in status
+    page = store_server.api("GET", f"/ui/movies/{movie_id}").text
+    assert f"<th>Probe</th><td>stored ({human_bytes(record['bytes'])}): players start from local bytes" in page
     metrics = store_server.api("GET", "/metrics").text
     assert 'momoshtrem_probe_store_files{state="stored"} 1.0' in metrics
     assert re.search(r"^momoshtrem_probe_store_bytes [1-9]", metrics, re.M)

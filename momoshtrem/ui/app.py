@@ -180,6 +180,7 @@ class WebUI:
         assignment = item.assignment
         if assignment:
             context["torrent_name"] = self.library.get_torrent(assignment.info_hash).name
+            context["probe"] = self.actions.probe_status(assignment.info_hash, assignment.file_index)
             if kind == "movies":
                 ext = posixpath.splitext(assignment.file_path)[1] or ".mkv"
                 context["share_path"] = (f"/Movies/{naming.movie_folder(item.title, item.year)}/"
