@@ -88,7 +88,7 @@ def test_a_failed_assignment_changes_nothing(library, torrent_factory):
     meta = parse_torrent(torrent_factory("A", {"A.2010.mkv": 3000}).data)
     movie = library.add_movie("A", 2010)
     Assigner(library).assign_movie(movie.id, meta)
-    before = library.db.generation
+    before = library.db.share_generation
     bad = EpisodeAssignment(0, 0, file_index=0, file_path="x.mkv", file_size=-1, resolution=None, source=None)
     # A constraint failure inside the transaction (unknown movie id for the second insert) rolls all back.
     with pytest.raises(sqlite3.IntegrityError):
@@ -96,7 +96,7 @@ def test_a_failed_assignment_changes_nothing(library, torrent_factory):
             conn.execute("DELETE FROM assignments WHERE movie_id = ?", (movie.id,))
             library._insert_assignment(conn, meta.info_hash, bad, movie_id=99999)
     assert library.get_movie(movie.id).assignment is not None
-    assert library.db.generation == before
+    assert library.db.share_generation == before
 
 
 def test_show_without_tmdb_gets_its_episodes_from_the_files(library, torrent_factory):

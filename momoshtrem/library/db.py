@@ -32,16 +32,10 @@ class Database:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._generation = 0
         self._share_generation = 0
         self._generation_lock = threading.Lock()
         self._share_listeners: list[Callable[[], None]] = []
         self._migrate()
-
-    @property
-    def generation(self) -> int:
-        """Bumped after every committed write: readers cache derived views keyed on it."""
-        return self._generation
 
     @property
     def share_generation(self) -> int:
@@ -95,11 +89,9 @@ class Database:
                 raise
             log.error("the library database %s cannot be written: %s", self.path, exc)
             raise Unavailable(f"the library database cannot be written ({exc}); nothing was changed") from None
-        with self._generation_lock:
-            self._generation += 1
-            if changes_share:
-                self._share_generation += 1
         if changes_share:
+            with self._generation_lock:
+                self._share_generation += 1
             for listener in self._share_listeners:
                 try:
                     listener()

@@ -38,6 +38,8 @@ class Page:
     @property
     def sql_limit(self) -> int:
         return -1 if self.limit is None else self.limit  # SQLite: a negative LIMIT means none
+
+
 _ASSIGNMENT_COLUMNS = "a.info_hash, a.file_index, a.file_path, a.file_size, a.resolution, a.source, a.assigned_at"
 
 

@@ -80,7 +80,9 @@ class SubtitleService:
     # -- reading ----------------------------------------------------------------
 
     def of_item(self, item: ItemRef) -> ItemSubtitles:
-        assignment = self._item(item).assignment
+        return self._subtitles_of(item, self._item(item).assignment)
+
+    def _subtitles_of(self, item: ItemRef, assignment: Assignment | None) -> ItemSubtitles:
         return ItemSubtitles(list(assignment.subtitles) if assignment else [], self.library.downloaded.of_item(item))
 
     def search(self, item: ItemRef, languages: Sequence[str]) -> SearchOutcome:
@@ -166,16 +168,15 @@ class SubtitleService:
     def _download_missing_languages(self, items: list[ItemRef]) -> None:
         for item in items:
             try:
-                present = self.of_item(item)
                 assignment = self._item(item).assignment
             except NotFound:
                 continue  # deleted meanwhile
-            if assignment is not None and self.stored_moviehash:  # the exact release's subtitles rank first
-                self.stored_moviehash(assignment.info_hash, assignment.file_index, wait=PROBE_WAIT_SECONDS)
+            present = self._subtitles_of(item, assignment)
             have = {s.language for s in [*present.torrent, *present.downloaded]}
-            for language in self.auto_languages:
-                if language in have:
-                    continue
+            missing = [language for language in self.auto_languages if language not in have]
+            if missing and assignment is not None and self.stored_moviehash:  # the exact release's subtitles first
+                self.stored_moviehash(assignment.info_hash, assignment.file_index, wait=PROBE_WAIT_SECONDS)
+            for language in missing:
                 try:
                     self.download(item, language)
                 except RateLimited as exc:

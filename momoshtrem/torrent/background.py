@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -83,12 +82,10 @@ class BackgroundReads:
 
     def read(self, file_index: int, start: int, length: int) -> bytes:
         """Bytes whose pieces are on disk (after `fetch`); the file is opened for this read alone."""
-        file = self.torrent.meta.files[file_index]
-        length = max(0, min(length, file.size - start))
-        with open(self.torrent.save_path / file.path, "rb") as handle:
-            data = os.pread(handle.fileno(), length, start)
-        if len(data) != length:
-            raise ReadError(f"'{file.path}' has {len(data)} of {length} bytes at {start} on disk")
+        data = self.manager.read_if_downloaded(self.torrent.info_hash, file_index, start, length)
+        if data is None:
+            raise ReadError(f"'{self.torrent.meta.files[file_index].path}' lacks bytes {start}-{start + length - 1} "
+                            "on disk")
         return data
 
     def done(self) -> None:
