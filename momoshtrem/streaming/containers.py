@@ -45,6 +45,16 @@ def analyzer_for(extension: str) -> Callable[[Read, int], ContainerIndex | None]
     return _ANALYZERS.get(extension.lower())
 
 
+def index_read_before_play(extension: str) -> bool:
+    """Whether players read the container's index (or the file's end) before the first frame.
+
+    Not for Matroska: ffmpeg and mpv read its Cues only at the first seek
+    (strace of both, quoted in probestore/plan.py). Everything else is assumed
+    to need it: an MP4's moov may sit at the end, and AVI and TS probes read it.
+    """
+    return extension.lower() not in _MATROSKA
+
+
 # -- MP4 ----------------------------------------------------------------------------
 
 _MP4_FIRST_ATOMS = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"}
@@ -250,4 +260,5 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
     return value, pos + width
 
 
+_MATROSKA = {".mkv", ".webm"}
 _ANALYZERS = {".mp4": analyze_mp4, ".m4v": analyze_mp4, ".mov": analyze_mp4, ".mkv": analyze_mkv, ".webm": analyze_mkv}

@@ -12,8 +12,13 @@ A file's plan has two shapes.
   Pieces behind a reader are in no window, so they lose their priority.
 
 **Waiting** (a piece a player needs is missing): only those pieces, with
-deadlines. They are the base's first piece and its index, and the pieces
-under the read of the newest reader that waits. Measured on one 4 MiB/s
+deadlines. They are the base's first piece and its index (or the guessed
+footer's last piece), and the pieces under the read of the newest reader that
+waits. A Matroska file's index is not waited for: ffmpeg and mpv read the
+Cues only at their first seek (strace, see probestore/plan.py), so a probe or
+a play from the start would wait for a piece it never reads (the last piece of
+a film is up to 16 MiB); its end is fetched at HIGH once the plan flows, and a
+client that reads the end (a seek, Infuse's probe) waits for it as its read. Measured on one 4 MiB/s
 seeder: a peer serves requests in the order they came, so every readahead
 block in flight delays the piece the player waits for (a cold MP4 probe took
 5.4 s with the readahead wanted meanwhile, 0.4 s without). The newest reader
@@ -85,9 +90,10 @@ class PiecePlan:
 
 
 class Prioritizer:
-    def __init__(self, span: FileSpan, settings: StreamingSettings) -> None:
+    def __init__(self, span: FileSpan, settings: StreamingSettings, index_before_play: bool = True) -> None:
         self.span = span
         self.settings = settings
+        self.index_before_play = index_before_play  # False for Matroska (see the module's docstring)
         self._index: ContainerIndex | None = None
         self._base: PiecePlan | None = None  # computed once per index: the same on every read
 
@@ -138,18 +144,24 @@ class Prioritizer:
         for piece in header:
             plan.want(piece, LOW)
         plan.want(header[0], TOP, BASE_DEADLINE_MS)
+        if self.index_before_play:
+            def want_index(piece: int, rank: int) -> None:
+                plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
+        else:
+            def want_index(piece: int, rank: int) -> None:
+                plan.want(piece, HIGH)
         if self.index and self.index.ranges:
             # The container told us where its index is: exactly that, instead of a guessed footer.
             for rank, byte_range in enumerate(self.index.ranges):
                 for piece in span.pieces_for(byte_range.start, byte_range.length):
-                    plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
+                    want_index(piece, rank)
         else:
             footer_bytes = max(settings.footer_priority_bytes, 1)
             footer = span.pieces_for(span.size - footer_bytes, footer_bytes)
             for piece in footer:
                 plan.want(piece, LOW)
             # Where an MP4's moov or an MKV's Cues usually are; after the header, which every player reads first.
-            plan.want(footer[-1], TOP, BASE_DEADLINE_MS + NOW_STEP_MS)
+            want_index(footer[-1], 1)
         return plan
 
     def now_pieces(self, window: ReadWindow) -> range:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from momoshtrem.library import media
-from momoshtrem.streaming.containers import ContainerIndex, analyzer_for
+from momoshtrem.streaming.containers import ContainerIndex, analyzer_for, index_read_before_play
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.reader import TorrentReader
@@ -49,7 +49,7 @@ class FileStream:
         self.torrent = torrent
         self.file = torrent.meta.files[file_index]
         self.span = torrent.span(file_index)
-        self.prioritizer = Prioritizer(self.span, settings)
+        self.prioritizer = Prioritizer(self.span, settings, index_read_before_play(media.extension(self.file.path)))
         self.probe_seconds = probe_seconds
         self._lock = threading.Lock()
         self._windows: dict[int, ReadWindow] = {}
