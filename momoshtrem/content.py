@@ -47,7 +47,7 @@ class Content:
             raise Unavailable(f"the torrent of '{node.name}' is paused; resume it to play")
         if torrent.error:
             raise Unavailable(f"the torrent of '{node.name}' stopped: {torrent.error}")
-        return self.engine.reserve_first_wait(torrent, node.file_index, start)
+        return self.engine.first_waits.reserve(torrent, node.file_index, start)
 
     def open(self, node: FileNode, environ: dict) -> BinaryIO:
         if node.stored_path:

@@ -42,7 +42,8 @@ from momoshtrem.tmdb.client import TmdbClient
 from momoshtrem.tmdb.posters import Posters
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
-from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup, SwarmWaitBounds
+from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
+from momoshtrem.torrent.waits import SwarmWaitBounds
 from momoshtrem.ui.app import UI_PREFIX, WebUI
 from momoshtrem.ui.status import StatusSections
 

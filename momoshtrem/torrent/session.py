@@ -7,9 +7,10 @@ paused after `idle_timeout`; when the data outgrows `cache_size`, whole
 torrents nobody is reading are evicted, least recently read first.
 
 The jobs around it have modules of their own: magnets to metadata
-(metadata_fetch.py), resume data (resume.py), removals (removal.py), the
-once-a-second chores (housekeeping.py), how peers are dialled (dialing.py)
-and what is reported (reports.py).
+(metadata_fetch.py), how a torrent joins (joining.py), resume data
+(resume.py), removals (removal.py), the once-a-second chores
+(housekeeping.py), how peers are dialled (dialing.py), how many reads may
+wait on swarms (waits.py) and what is reported (reports.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import libtorrent as lt
 
 from momoshtrem.config import TorrentConfig
-from momoshtrem.library.errors import Busy, LibraryError, NotFound, Unavailable
+from momoshtrem.library.errors import LibraryError, NotFound, Unavailable
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.alerts import (
     AlertPump,
@@ -41,7 +41,8 @@ from momoshtrem.torrent.alerts import (
 )
 from momoshtrem.torrent.dialing import offer_peers_again
 from momoshtrem.torrent.housekeeping import Housekeeper
-from momoshtrem.torrent.metadata_fetch import MetadataFetches, merge_trackers
+from momoshtrem.torrent.joining import join_params, peer_hints
+from momoshtrem.torrent.metadata_fetch import MetadataFetches
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.readstats import ReadStats
 from momoshtrem.torrent.removal import Removals
@@ -55,6 +56,7 @@ from momoshtrem.torrent.reports import (
 from momoshtrem.torrent.resume import ResumeStore
 from momoshtrem.torrent.settings import session_settings
 from momoshtrem.torrent.sources import MagnetSource
+from momoshtrem.torrent.waits import FirstWaits, SwarmWaitBounds
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +71,6 @@ class StoredTorrentLookup:
     def __init__(self, metadata: Callable[[str], bytes], source: Callable[[str], str | None]) -> None:
         self.metadata = metadata
         self.source = source
-
-
-@dataclass(frozen=True)
-class SwarmWaitBounds:
-    """How many requests may hold a worker while they wait on swarms: reads (in all, on one torrent), assignments."""
-
-    reads: int
-    reads_per_torrent: int
-    metadata_fetches: int
-
-    @classmethod
-    def for_workers(cls, threads: int) -> "SwarmWaitBounds":
-        """Half the workers may wait for pieces (a quarter on one torrent), an eighth for metadata: the rest
-        (at least three eighths) always list, HEAD and answer the API."""
-        return cls(reads=max(threads // 2, 1), reads_per_torrent=max(threads // 4, 1),
-                   metadata_fetches=max(threads // 8, 1))
 
 
 class SessionManager:
@@ -102,8 +88,9 @@ class SessionManager:
         self.session = lt.session(params)
         self._lock = threading.RLock()
         self._torrents: dict[str, ActiveTorrent] = {}
-        self._first_waits: dict[str, int] = {}  # GETs whose first read may wait for pieces, by torrent
         self._stopping = threading.Event()
+        self.read_stats = ReadStats()
+        self.first_waits = FirstWaits(wait_bounds, self.read_stats)
         self._removals = Removals(self.session, self._stopping)
         self.fetches = MetadataFetches(self.session, self.storage_root, config, self._removals,
                                        self._lock, self._stopping, max_waiting=wait_bounds.metadata_fetches)
@@ -116,7 +103,6 @@ class SessionManager:
         self._pump.on(ResumeDataSaved, self._on_resume_saved)
         self._pump.on(ResumeDataFailed, self._resume.on_failed)
         self._pump.on(TorrentRemoved, self._removals.on_removed)
-        self.read_stats = ReadStats()
         self.housekeeper = Housekeeper(self)
 
     @property
@@ -184,40 +170,19 @@ class SessionManager:
                 raise LibraryError("the server is shutting down")
             try:
                 meta = parse_torrent(self._stored.metadata(info_hash))
-                params = self._add_params(meta)
+                magnet = self._stored.source(info_hash)
+                params = join_params(meta, self._resume.add_params(info_hash), self.storage_root / info_hash,
+                                     magnet, self.config.default_trackers)
                 handle = self.session.add_torrent(params)
             except (MetainfoError, RuntimeError) as exc:
                 raise Unavailable(f"torrent {info_hash} cannot be added to the session: {exc}") from None
             torrent = ActiveTorrent(info_hash, meta, handle, Path(params.save_path))
             torrent.idle_paused = True  # added paused: the first read resumes it
-            torrent.peer_hints = self._peer_hints(info_hash)
+            torrent.peer_hints = peer_hints(magnet)
             self._torrents[info_hash] = torrent
         torrent.refresh_have()
         log.info("added %s (%s) to the session", info_hash, meta.name)
         return torrent
-
-    def _add_params(self, meta: TorrentMeta) -> "lt.add_torrent_params":
-        params = self._resume.add_params(meta.info_hash)
-        params.ti = lt.torrent_info(meta.torrent_bytes)
-        params.save_path = str(self.storage_root / meta.info_hash)
-        source = self._stored.source(meta.info_hash)
-        if source:
-            hints = lt.parse_magnet_uri(source)
-            params.peers = list(params.peers) + list(hints.peers)
-            params.trackers = merge_trackers(params.trackers, hints.trackers)
-        params.trackers = merge_trackers(params.trackers, self.config.default_trackers)
-        # Nothing downloads until a reader asks for it. Added running with nothing wanted, a torrent is
-        # "finished" and became interested in its peer only up to 0.7 s after the first deadline
-        # (measured); added paused and resumed after the first read's priorities are set, within 3 ms.
-        params.piece_priorities = [0] * params.ti.num_pieces()
-        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.upload_mode
-                          | lt.torrent_flags.sequential_download)
-        params.flags |= lt.torrent_flags.paused
-        return params
-
-    def _peer_hints(self, info_hash: str) -> list[tuple[str, int]]:
-        source = self._stored.source(info_hash)
-        return list(lt.parse_magnet_uri(source).peers) if source else []
 
     def refresh_peers_if_starving(self, torrent: ActiveTorrent) -> None:
         """A reader is waiting and no peer is connected: look for the swarm again.
@@ -279,40 +244,6 @@ class SessionManager:
             on_disk = -1
         if on_disk < torrent.span(file_index).piece_end(last_held):
             self.recheck(torrent, f"'{file.path}' is {'missing' if on_disk < 0 else 'shorter'} on disk")
-
-    def reserve_first_wait(self, torrent: ActiveTorrent, file_index: int, start: int) -> Callable[[], None] | None:
-        """Before a GET whose first piece is missing: a place among the reads that may wait, or Busy (a 503).
-
-        Each waiting read holds one of the server's workers for up to
-        `read_timeout`; a dead swarm's readers (a player retrying, a scanner)
-        would otherwise take them all, and listings would queue behind them.
-        Returns the release to call once the first read is over; None when the
-        piece is here and nothing waits.
-        """
-        span = torrent.span(file_index)
-        piece = span.piece_at(min(start, max(span.size - 1, 0)))
-        with torrent.cond:
-            if torrent.have[piece]:
-                return None
-        bounds = self.wait_bounds
-        with self._lock:
-            here = self._first_waits.get(torrent.info_hash, 0)
-            everywhere = sum(self._first_waits.values())
-            if here >= bounds.reads_per_torrent or everywhere >= bounds.reads:
-                self.read_stats.add(refused_reads=1)
-                raise Busy(f"{everywhere} reads already wait for pieces ({here} of this torrent's, at most "
-                           f"{bounds.reads_per_torrent}); try again in a few seconds")
-            self._first_waits[torrent.info_hash] = here + 1
-
-        def release() -> None:
-            with self._lock:
-                left = self._first_waits.get(torrent.info_hash, 1) - 1
-                if left:
-                    self._first_waits[torrent.info_hash] = left
-                else:
-                    self._first_waits.pop(torrent.info_hash, None)
-
-        return release
 
     def recheck(self, torrent: ActiveTorrent, reason: str) -> None:
         """Forget which pieces we have and let libtorrent check the files: what is gone is downloaded again."""
