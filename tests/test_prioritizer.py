@@ -107,6 +107,16 @@ def test_a_matroska_player_waits_for_the_first_piece_alone_and_the_end_comes_onc
     assert set(seek.deadlines) == {96}
 
 
+def test_pieces_the_probe_store_holds_leave_the_base_but_not_a_readers_window():
+    p = prioritizer(100 * MiB)
+    stored = lambda piece: piece in (0, 1, 99)  # noqa: E731
+    cold_seek = p.plan([ReadWindow(50 * MiB, 65536)], stored=stored)
+    assert set(cold_seek.deadlines) == {50}
+    flowing = p.plan([ReadWindow(50 * MiB, 65536)], have=have_all_but(2, 99), stored=stored)
+    assert 0 not in flowing.priorities and 99 not in flowing.priorities and flowing.priorities[2] == LOW
+    assert set(p.plan([ReadWindow(0, 65536)], stored=stored).deadlines) == {0}  # a reader of the torrent's data
+
+
 def test_while_nobody_waits_the_plan_flows_without_deadlines():
     p = prioritizer(100 * MiB)
     plan = p.plan([ReadWindow(20 * MiB, 65536)], have=have_all_but(30, 31, 50))

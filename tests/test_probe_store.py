@@ -130,6 +130,30 @@ def test_a_read_past_the_stored_bytes_waits_for_the_swarm_and_is_byte_exact(stor
     assert whole.status_code == 200 and whole.content == data
 
 
+def test_after_eviction_a_seek_asks_the_swarm_for_none_of_the_stored_pieces(store_server, seeder, videos):
+    # The torrent's data is gone (the cache evicted it) but the store keeps its head and index: a play from the
+    # middle must not wait for (or download) those pieces again; the container is read from the store.
+    made = videos[".mp4"]
+    movie_id, url = assign(store_server, seeder, made)
+    wait_stored(store_server, movie_id)
+    wait_until(lambda: not in_session(store_server, made), 10, "the fetch to leave the session")
+    store_server.server.engine.remove(made.info_hash)
+    data = content(made)
+    probe = store_server.server.probes.store.peek(made.info_hash, 0)
+    stored_pieces = [p for p in range(len(data) // PIECE)
+                     if any(r.start <= p * PIECE and (p + 1) * PIECE <= r.end for r in probe.ranges)]
+    assert 0 in stored_pieces and stored_pieces[-1] > len(data) // PIECE // 2  # the head and the moov at the end
+
+    start = len(data) // 2
+    ranged = store_server.dav("GET", url[len(store_server.url):], headers={"Range": f"bytes={start}-{start + 99_999}"})
+    assert ranged.status_code == 206 and ranged.content == data[start:start + 100_000]
+    torrent = store_server.server.engine.find(made.info_hash)
+    stream = store_server.server.streams.stream(made.info_hash, 0)
+    wait_until(lambda: stream.index is not None, 10, "the container to be read from the store")
+    assert stream.index.format == "mp4"
+    assert [p for p in stored_pieces if torrent.have[p]] == []
+
+
 def test_a_client_that_hangs_up_inside_the_stored_bytes_adds_no_torrent(store_server, seeder, videos):
     made = videos[".mkv"]
     movie_id, url = assign(store_server, seeder, made)

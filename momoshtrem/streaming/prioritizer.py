@@ -84,6 +84,11 @@ class PiecePlan:
         if deadline is not None and deadline < self.deadlines.get(piece, 1 << 62):
             self.deadlines[piece] = deadline
 
+    def drop(self, unwanted: Callable[[int], bool]) -> None:
+        for piece in [p for p in self.priorities if unwanted(p)]:
+            del self.priorities[piece]
+            self.deadlines.pop(piece, None)
+
     def merge(self, other: "PiecePlan") -> None:
         for piece, priority in other.priorities.items():
             self.want(piece, priority, other.deadlines.get(piece))
@@ -186,10 +191,17 @@ class Prioritizer:
         return plan
 
     def plan(self, windows: Iterable[ReadWindow], keep_base: bool = True,
-             have: Callable[[int], bool] = lambda piece: False) -> PiecePlan:
-        """Waiting or flowing (see the module's docstring). `windows` come oldest first."""
+             have: Callable[[int], bool] = lambda piece: False,
+             stored: Callable[[int], bool] = lambda piece: False) -> PiecePlan:
+        """Waiting or flowing (see the module's docstring). `windows` come oldest first.
+
+        `stored` pieces are held by a local copy (the probe store): the base
+        never wants them, since players' probes are served from that copy. A
+        reader's own window still wants them: it reads the torrent's data.
+        """
         windows = list(windows)
         base = self.base_plan() if keep_base else PiecePlan()
+        base.drop(stored)
         waiting = PiecePlan()
         for piece, ms in base.deadlines.items():
             if not have(piece):

@@ -8,6 +8,10 @@ pieces came) it applies only the difference. A new wait clears all deadlines
 first, so libtorrent drops what it queued for other pieces. The container is
 detected once per file, on a thread of its own, so the first read never waits
 for it.
+
+Where the probe store holds a file's head and index (the torrent's own data
+may have been evicted since), the plan does not ask the swarm for those
+pieces again and the container is read from the store.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from momoshtrem.library import media
+from momoshtrem.probestore.store import StoredProbe
 from momoshtrem.streaming.containers import ContainerIndex, analyzer_for, index_read_before_play
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
 from momoshtrem.torrent.active import ActiveTorrent
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 
 DETECTION_READ_TIMEOUT = 20.0
 DETECTOR_ID = 0  # the container analyzer's window; readers count from 1
+
+LocalCopy = Callable[[], StoredProbe | None]  # the file's probe store entry, if it has one
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class StreamView:
 
 class FileStream:
     def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file_index: int,
-                 settings: StreamingSettings, probe_seconds: float) -> None:
+                 settings: StreamingSettings, probe_seconds: float, local_copy: LocalCopy = lambda: None) -> None:
         self.manager = manager
         self.torrent = torrent
         self.file = torrent.meta.files[file_index]
@@ -56,6 +64,8 @@ class FileStream:
         self._keep_base = True
         self._applied = PiecePlan()
         self._detection: threading.Thread | None = None
+        self._local_copy = local_copy
+        self._stored_pieces: frozenset[int] = frozenset()
 
     @property
     def index(self) -> ContainerIndex | None:
@@ -73,7 +83,9 @@ class FileStream:
             return StreamView(self.file.path, frozenset(self._applied.deadlines), readers, self._applied.waiting)
 
     def opened(self, reader_id: int) -> None:
+        stored = self._pieces_stored(self._stored_probe())
         with self._lock:
+            self._stored_pieces = stored
             self._keep_base = True
             start_detection = self._detection is None
             if start_detection:
@@ -98,7 +110,8 @@ class FileStream:
 
     def _apply_locked(self) -> None:
         have = self.torrent.have
-        plan = self.prioritizer.plan(self._windows.values(), self._keep_base, have.__getitem__)
+        plan = self.prioritizer.plan(self._windows.values(), self._keep_base, have.__getitem__,
+                                     self._stored_pieces.__contains__)
         if not plan.priorities:
             self.manager.set_wanted(self.torrent, id(self), False)  # before the priorities drop
         handle, old = self.torrent.handle, self._applied
@@ -125,6 +138,15 @@ class FileStream:
         if plan.priorities:
             self.manager.set_wanted(self.torrent, id(self), True)
         self._applied = plan
+
+    def _pieces_stored(self, probe: StoredProbe | None) -> frozenset[int]:
+        """The file's pieces whose bytes (within the file) the probe store holds whole."""
+        if probe is None:
+            return frozenset()
+        span = self.span
+        return frozenset(
+            piece for byte_range in probe.ranges for piece in span.pieces_for(byte_range.start, byte_range.length)
+            if byte_range.start <= span.piece_start(piece) and span.piece_end(piece) <= byte_range.end)
 
     # -- container detection -------------------------------------------------------
 
@@ -154,6 +176,9 @@ class FileStream:
         wait elsewhere cannot clear its deadlines behind its back.
         """
         length = max(0, min(length, self.file.size - offset))
+        stored = self._read_stored(offset, length)
+        if stored is not None:
+            return stored
         pieces = list(self.span.pieces_for(offset, length))
         torrent = self.torrent
         if not all(torrent.have[p] for p in pieces):
@@ -174,6 +199,21 @@ class FileStream:
                     self._apply_locked()
         with open(torrent.save_path / self.file.path, "rb") as handle:
             return os.pread(handle.fileno(), length, offset)
+
+    def _stored_probe(self) -> StoredProbe | None:
+        probe = self._local_copy()
+        return probe if probe is not None and probe.file_size == self.file.size else None
+
+    def _read_stored(self, offset: int, length: int) -> bytes | None:
+        probe = self._stored_probe()
+        if probe is None or probe.covered_until(offset) < offset + length:
+            return None
+        try:
+            with open(probe.path, "rb") as handle:
+                data = os.pread(handle.fileno(), length, probe.offset_in_entry(offset))
+        except OSError:  # evicted from the store meanwhile: the swarm it is
+            return None
+        return data if len(data) == length else None
 
 
 class PriorityReader(TorrentReader):
@@ -228,8 +268,10 @@ class Streams:
     """Opens readers: one FileStream per file, shared by all its readers."""
 
     def __init__(self, manager: SessionManager, settings: StreamingSettings, probe_seconds: float,
-                 read_timeout: float, prioritize: bool = True) -> None:
+                 read_timeout: float, prioritize: bool = True,
+                 local_copies: Callable[[str, int], StoredProbe | None] = lambda info_hash, file_index: None) -> None:
         self.manager = manager
+        self.local_copies = local_copies
         self.settings = settings
         self.probe_seconds = probe_seconds
         self.read_timeout = read_timeout
@@ -244,7 +286,8 @@ class Streams:
         with self._lock:
             stream = self._streams.get((info_hash, file_index))
             if stream is None or stream.torrent is not torrent:  # new, or its torrent was re-added
-                stream = FileStream(self.manager, torrent, file_index, self.settings, self.probe_seconds)
+                stream = FileStream(self.manager, torrent, file_index, self.settings, self.probe_seconds,
+                                    lambda: self.local_copies(info_hash, file_index))
                 self._streams[(info_hash, file_index)] = stream
         return PriorityReader(self.manager, torrent, stream, self.read_timeout)
 

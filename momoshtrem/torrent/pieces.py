@@ -22,6 +22,10 @@ class FileSpan:
         """The piece holding the file's byte at `file_position`."""
         return (self.offset + file_position) // self.piece_length
 
+    def piece_start(self, piece: int) -> int:
+        """The file position of the piece's first byte of this file."""
+        return max(piece * self.piece_length - self.offset, 0)
+
     def piece_end(self, piece: int) -> int:
         """The file position just past the piece's last byte of this file."""
         return min((piece + 1) * self.piece_length - self.offset, self.size)
