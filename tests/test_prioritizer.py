@@ -92,16 +92,19 @@ def test_on_open_a_player_waits_for_the_first_and_last_piece_and_their_continuat
     assert set(plan.deadlines) == {0, 99} and plan.priorities == {0: TOP, 99: TOP, 1: LOW}
 
 
-def test_a_matroska_player_waits_for_the_first_piece_alone_and_the_end_comes_once_it_flows():
-    # ffmpeg and mpv read an MKV's Cues only at its first seek (strace, see probestore/plan.py): a probe or a
+def test_a_matroska_player_waits_for_the_first_piece_alone_and_the_index_comes_after_it():
+    # ffmpeg and mpv read an MKV's Cues only at their first seek (strace, see probestore/plan.py): a probe or a
     # play from the start that waited for the last piece too paid a piece it never reads.
     p = Prioritizer(FileSpan(offset=0, size=100 * MiB, piece_length=PIECE), SETTINGS, index_before_play=False)
     cold = p.plan([ReadWindow(0, 65536)])
-    assert set(cold.deadlines) == {0} and 99 not in cold.priorities
+    assert set(cold.deadlines) == {0} and cold.priorities == {0: TOP, 1: LOW}
+    # With the first piece in, the index joins a wait at the lowest priority, for a seek that may follow.
+    reading_on = p.plan([ReadWindow(PIECE, 65536)], have=have_all_but(*range(1, 100)))
+    assert set(reading_on.deadlines) == {1} and reading_on.priorities == {1: TOP, 2: LOW, 99: LOW}
     flowing = p.plan([ReadWindow(0, 65536)], have=have_all_but(99, 50))
     assert not flowing.waiting and flowing.priorities[99] == HIGH
     p.index = ContainerIndex("mkv", (ByteRange(96 * MiB, 96 * MiB + 4096),), duration_seconds=None)
-    assert set(p.plan([ReadWindow(0, 65536)]).deadlines) == {0}
+    assert p.plan([ReadWindow(0, 65536)]).priorities == {0: TOP, 1: LOW}
     assert p.plan([ReadWindow(0, 65536)], have=have_all_but(96)).priorities[96] == HIGH
     seek = p.plan([ReadWindow(96 * MiB, 4096)], have=have_all_but(96))  # ffmpeg's seek reads the Cues itself
     assert set(seek.deadlines) == {96}

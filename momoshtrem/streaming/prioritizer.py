@@ -17,8 +17,13 @@ footer's last piece), and the pieces under the read of the newest reader that
 waits. A Matroska file's index is not waited for: ffmpeg and mpv read the
 Cues only at their first seek (strace, see probestore/plan.py), so a probe or
 a play from the start would wait for a piece it never reads (the last piece of
-a film is up to 16 MiB); its end is fetched at HIGH once the plan flows, and a
-client that reads the end (a seek, Infuse's probe) waits for it as its read.
+a film is up to 16 MiB). Once the first piece is in, a wait also wants the
+index at the lowest priority, like the continuation below, so a seek that
+reads it next finds it sooner; it is at HIGH once the plan flows, and a client
+that reads it (a seek, Infuse's probe) waits for it as its read. Wanted at
+the lowest priority while the first piece was still awaited, it cost a probe
+as much as waiting for it (libtorrent asks for low-priority blocks as soon as
+a peer's queue has room).
 
 Measured on one 4 MiB/s seeder: a peer serves requests in the order they
 came, so every readahead block in flight delays the piece the player waits
@@ -105,6 +110,7 @@ class Prioritizer:
         self.index_before_play = index_before_play  # False for Matroska (see the module's docstring)
         self._index: ContainerIndex | None = None
         self._base: PiecePlan | None = None  # computed once per index: the same on every read
+        self._deferred_index: frozenset[int] = frozenset()  # index pieces not waited for (Matroska), with _base
 
     @property
     def index(self) -> ContainerIndex | None:
@@ -153,12 +159,14 @@ class Prioritizer:
         for piece in header:
             plan.want(piece, LOW)
         plan.want(header[0], TOP, BASE_DEADLINE_MS)
+        deferred: set[int] = set()
 
         def want_index(piece: int, rank: int) -> None:
             if self.index_before_play:
                 plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
-            else:  # fetched once the plan flows, not waited for (see the module's docstring)
+            else:  # not waited for (see the module's docstring)
                 plan.want(piece, HIGH)
+                deferred.add(piece)
 
         if self.index and self.index.ranges:
             # The container told us where its index is: exactly that, instead of a guessed footer.
@@ -172,6 +180,7 @@ class Prioritizer:
                 plan.want(piece, LOW)
             # Where an MP4's moov or an MKV's Cues usually are; after the header, which every player reads first.
             want_index(footer[-1], 1)
+        self._deferred_index = frozenset(deferred)
         return plan
 
     def now_pieces(self, window: ReadWindow) -> range:
@@ -222,6 +231,10 @@ class Prioritizer:
                     waiting.want(continuation, LOW)
                 break
         if waiting.priorities:
+            if have(self.span.pieces[0]):  # a probe has what it reads: from now on a seek would want the index
+                for piece in self._deferred_index & base.priorities.keys():
+                    if not have(piece):
+                        waiting.want(piece, LOW)
             waiting.waiting = True
             return waiting
         flowing = PiecePlan(base.priorities)  # deadlines are for waiting only
