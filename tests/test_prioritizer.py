@@ -29,6 +29,7 @@ def test_file_span_arithmetic_for_a_file_that_starts_and_ends_mid_piece():
     assert span.pieces_for(10, 0) == range(0)
     assert span.piece_end(0) == PIECE // 2 and span.piece_end(1) == PIECE + PIECE // 2
     assert span.piece_end(3) == 3 * PIECE  # the file ends mid-piece
+    assert span.piece_start(0) == 0 and span.piece_start(1) == PIECE // 2  # the file starts mid-piece 0
 
 
 def test_small_file_is_wanted_whole():
