@@ -41,7 +41,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.serve import ShippedServer  # noqa: E402
-from tests.helpers import MadeTorrent, Seeder, torrent_of, wait_until  # noqa: E402
+from tests.helpers import MadeTorrent, Seeder, encode_clip, torrent_of, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -51,13 +51,7 @@ SCAN_BYTES = 256 * 1024
 
 
 def make_video(work: Path, seconds: int, ext: str) -> Path:
-    path = work / f"source{ext}"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"testsrc=duration={seconds}:size=1280x720:rate=30,noise=alls=12:allf=t", "-f", "lavfi", "-i",
-         f"sine=duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "5M", "-maxrate", "5M",
-         "-bufsize", "2M", "-g", "60", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
+    return encode_clip(work / f"source{ext}", seconds, bitrate="5M", bufsize="2M")
 
 
 def library_of(source: Path, count: int, work: Path, prefix: str) -> list[MadeTorrent]:

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.swarm import HOSTAGE, ONE_TCP_SEEDER, REALISTIC, Swarm  # noqa: E402
 from momoshtrem.config import Config, load_config  # noqa: E402
 from momoshtrem.server import Server  # noqa: E402
-from tests.helpers import MadeTorrent, Seeder, free_port, torrent_of, wait_until  # noqa: E402
+from tests.helpers import MadeTorrent, Seeder, clip_torrents, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -96,18 +96,7 @@ class Trial:
 
 
 def make_videos(work: Path) -> dict[str, MadeTorrent]:
-    source = work / "mp4" / "Clip.2020.mp4"
-    source.parent.mkdir()
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=60:size=1280x720:rate=30,noise=alls=12:allf=t",
-         "-f", "lavfi", "-i", "sine=duration=60", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "5M",
-         "-maxrate", "5M", "-bufsize", "2M", "-g", "60", "-c:a", "aac", "-shortest", str(source)],
-        check=True)
-    remux = work / "mkv" / "Clip.2020.mkv"
-    remux.parent.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True)
-    return {".mp4": torrent_of(source.parent, source.name, PIECE, True),
-            ".mkv": torrent_of(remux.parent, remux.name, PIECE, True)}
+    return clip_torrents(work, "Clip.2020", 60, "1280x720", PIECE, bitrate="5M", bufsize="2M")
 
 
 def shipped_config(tmp: Path) -> Config:

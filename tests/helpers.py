@@ -71,17 +71,24 @@ def torrent_of(base: Path, name: str, piece_size: int = 16384, v1_only: bool = F
     return MadeTorrent(data=data, info_hash=str(info.info_hashes().v1), root=base, files=files)
 
 
-def clip_torrents(work: Path, name: str, seconds: int, size: str, piece_size: int) -> dict[str, "MadeTorrent"]:
-    """A real H.264/AAC MP4 with moov at the end (no faststart) and its MKV remux, as single-file torrents by extension.
+def encode_clip(path: Path, seconds: int, size: str = "1280x720", bitrate: str = "6M", bufsize: str = "3M") -> Path:
+    """A real H.264/AAC clip in the container its name says (an MP4 keeps moov at the end: no faststart).
 
-    Noisy frames at 6 Mb/s, so the file is big enough to have a head, a middle and an end (~0.75 MB a second).
+    Noisy frames, so the encoder spends the whole bitrate (6M: ~0.75 MB a second) and the file has a head, a
+    middle and an end.
     """
-    source = work / "source.mp4"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=30,"
          "noise=alls=12:allf=t", "-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:v", "libx264", "-preset",
-         "ultrafast", "-b:v", "6M", "-maxrate", "6M", "-bufsize", "3M", "-g", "60", "-c:a", "aac", "-shortest",
-         str(source)], check=True, timeout=300)
+         "ultrafast", "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bufsize, "-g", "60", "-c:a", "aac",
+         "-shortest", str(path)], check=True, timeout=300)
+    return path
+
+
+def clip_torrents(work: Path, name: str, seconds: int, size: str, piece_size: int,
+                  **encoding: str) -> dict[str, "MadeTorrent"]:
+    """An MP4 clip (`encode_clip`) and its MKV remux, as single-file torrents by extension."""
+    source = encode_clip(work / "source.mp4", seconds, size, **encoding)
     remux = work / "source.mkv"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", str(remux)], check=True, timeout=120)
     made = {}
