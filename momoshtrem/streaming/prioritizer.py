@@ -110,7 +110,6 @@ class Prioritizer:
         self.index_before_play = index_before_play  # False for Matroska (see the module's docstring)
         self._index: ContainerIndex | None = None
         self._base: PiecePlan | None = None  # computed once per index: the same on every read
-        self._deferred_index: frozenset[int] = frozenset()  # index pieces not waited for (Matroska), with _base
 
     @property
     def index(self) -> ContainerIndex | None:
@@ -159,29 +158,30 @@ class Prioritizer:
         for piece in header:
             plan.want(piece, LOW)
         plan.want(header[0], TOP, BASE_DEADLINE_MS)
-        deferred: set[int] = set()
-
-        def want_index(piece: int, rank: int) -> None:
-            if self.index_before_play:
-                plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
-            else:  # not waited for (see the module's docstring)
-                plan.want(piece, HIGH)
-                deferred.add(piece)
-
-        if self.index and self.index.ranges:
-            # The container told us where its index is: exactly that, instead of a guessed footer.
-            for rank, byte_range in enumerate(self.index.ranges):
-                for piece in span.pieces_for(byte_range.start, byte_range.length):
-                    want_index(piece, rank)
-        else:
+        if not self._index_known():
             footer_bytes = max(settings.footer_priority_bytes, 1)
-            footer = span.pieces_for(span.size - footer_bytes, footer_bytes)
-            for piece in footer:
+            for piece in span.pieces_for(span.size - footer_bytes, footer_bytes):
                 plan.want(piece, LOW)
-            # Where an MP4's moov or an MKV's Cues usually are; after the header, which every player reads first.
-            want_index(footer[-1], 1)
-        self._deferred_index = frozenset(deferred)
+        # The guessed footer's deadline comes after the header's first piece, which every player reads first.
+        first_rank = 0 if self._index_known() else 1
+        for rank, pieces in enumerate(self._index_pieces(), first_rank):
+            for piece in pieces:
+                if self.index_before_play:
+                    plan.want(piece, TOP, BASE_DEADLINE_MS + rank * NOW_STEP_MS)
+                else:  # not waited for (see the module's docstring)
+                    plan.want(piece, HIGH)
         return plan
+
+    def _index_known(self) -> bool:
+        return bool(self.index and self.index.ranges)
+
+    def _index_pieces(self) -> list[range]:
+        """Where players read the index, in their order: the container's exact ranges once it told us, else the
+        file's last piece, where an MP4's moov or an MKV's Cues usually are."""
+        if self._index_known():
+            return [self.span.pieces_for(r.start, r.length) for r in self.index.ranges]
+        last = self.span.pieces[-1]
+        return [range(last, last + 1)]
 
     def now_pieces(self, window: ReadWindow) -> range:
         return self.span.pieces_for(window.position, max(window.length, 1))
@@ -231,10 +231,12 @@ class Prioritizer:
                     waiting.want(continuation, LOW)
                 break
         if waiting.priorities:
-            if have(self.span.pieces[0]):  # a probe has what it reads: from now on a seek would want the index
-                for piece in self._deferred_index & base.priorities.keys():
-                    if not have(piece):
-                        waiting.want(piece, LOW)
+            if not self.index_before_play and have(self.span.pieces[0]):
+                # A probe has what it reads: from now on a seek would want the index.
+                for pieces in self._index_pieces():
+                    for piece in pieces:
+                        if piece in base.priorities and not have(piece):
+                            waiting.want(piece, LOW)
             waiting.waiting = True
             return waiting
         flowing = PiecePlan(base.priorities)  # deadlines are for waiting only

@@ -52,7 +52,7 @@ class StreamView:
 
 class FileStream:
     def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file_index: int,
-                 settings: StreamingSettings, probe_seconds: float, local_copy: LocalCopy = lambda: None) -> None:
+                 settings: StreamingSettings, probe_seconds: float, local_copy: LocalCopy) -> None:
         self.manager = manager
         self.torrent = torrent
         self.file = torrent.meta.files[file_index]

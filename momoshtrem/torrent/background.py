@@ -43,8 +43,8 @@ class BackgroundReads:
         """Until every piece under the (start, end) `ranges` of the file is on disk, one piece at a time.
 
         One at a time (and the next one wanted), because a peer serves requests in the order they came: a player
-        that starts meanwhile waits behind two of ours at most (measured, with head and end asked for at once: a cold ffprobe right
-        after the assignment took 0.88 s instead of 0.43 s). Before each piece the work waits while
+        that starts meanwhile waits behind two of ours at most (measured, with head and end asked for at once: a
+        cold ffprobe right after the assignment took 0.88 s instead of 0.43 s). Before each piece the work waits while
         `pause_while()` (someone is watching). ReadTimeout when a piece does not come within `piece_timeout`.
         """
         span = self.torrent.span(file_index)
