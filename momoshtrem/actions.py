@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from momoshtrem.library.assign import Assigner, AssignReport
 from momoshtrem.library.errors import InvalidInput, Unavailable
-from momoshtrem.library.models import ItemRef, Movie, Show
+from momoshtrem.library.models import DownloadedSubtitle, ItemRef, Movie, Show
 from momoshtrem.library.store import Library
 from momoshtrem.probestore.fetcher import ProbeFetcher, ProbeStatus
 from momoshtrem.search.links import fetch_link, is_link, reveal_key
 from momoshtrem.search.ranking import Wanted
 from momoshtrem.search.service import ReleaseSearch, SearchOutcome
-from momoshtrem.subtitles.service import SubtitleService
-from momoshtrem.tmdb.client import TmdbClient
+from momoshtrem.subtitles.service import SearchOutcome as SubtitleSearch, SubtitleService
+from momoshtrem.tmdb.client import TmdbClient, TmdbHit
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.session import SessionManager
 from momoshtrem.torrent.sources import SourceError, parse_source
+from momoshtrem.upstream_waits import UpstreamWaits
 
 
 _OTHER_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # file://, ftp://...: by its scheme, not a '://' inside
@@ -37,6 +39,7 @@ class Actions:
     subtitles: SubtitleService
     search: ReleaseSearch
     max_upload_bytes: int
+    upstream: UpstreamWaits  # how many requests may wait on indexers, TMDB and OpenSubtitles at once
     probes: ProbeFetcher | None = None
 
     def probe_status(self, info_hash: str, file_index: int) -> ProbeStatus | None:
@@ -48,7 +51,8 @@ class Actions:
     def add_movie(self, title: str | None, year: int | None, tmdb_id: int | None = None) -> Movie:
         if tmdb_id is not None:
             self.library.refuse_known_tmdb_id("movie", tmdb_id)  # before spending a TMDB request
-            info = self._tmdb().movie(tmdb_id)
+            with self.upstream.slot():
+                info = self._tmdb().movie(tmdb_id)
             return self.library.add_movie(info.title, info.year, info.tmdb_id)
         return self.library.add_movie(_title(title), year)
 
@@ -56,7 +60,8 @@ class Actions:
                  seasons: list[int] | None = None) -> Show:
         if tmdb_id is not None:
             self.library.refuse_known_tmdb_id("show", tmdb_id)
-            info = self._tmdb().show(tmdb_id, seasons)
+            with self.upstream.slot():
+                info = self._tmdb().show(tmdb_id, seasons)
             return self.library.add_show(info.title, info.year, info.tmdb_id, info.seasons)
         if seasons is not None:
             raise InvalidInput("'seasons' goes with 'tmdb_id'; without TMDB the torrent's files make the seasons")
@@ -81,8 +86,9 @@ class Actions:
     def torrent_from_text(self, text: object) -> TorrentMeta:
         """A magnet, an info-hash, or an http(s) link to a .torrent (an indexer's download link)."""
         if is_link(text):
-            fetched = fetch_link(reveal_key(str(text).strip(), self.search.indexers), self.search.timeout,
-                                 self.max_upload_bytes)
+            with self.upstream.slot():
+                fetched = fetch_link(reveal_key(str(text).strip(), self.search.indexers), self.search.timeout,
+                                     self.max_upload_bytes)
             if isinstance(fetched, bytes):
                 return torrent_from_bytes(fetched, what="the link's answer")
             text = fetched
@@ -99,17 +105,36 @@ class Actions:
 
     def movie_releases(self, movie_id: int) -> SearchOutcome:
         movie = self.library.get_movie(movie_id)
-        return self.search.find(Wanted("movie", movie.title, movie.year), movie.tmdb_id)
+        return self._find(Wanted("movie", movie.title, movie.year), movie.tmdb_id)
 
     def season_releases(self, show_id: int, season: int) -> SearchOutcome:
         show = self.library.get_show(show_id)
-        return self.search.find(Wanted("season", show.title, show.year, season=season), show.tmdb_id)
+        return self._find(Wanted("season", show.title, show.year, season=season), show.tmdb_id)
 
     def episode_releases(self, episode_id: int) -> tuple[SearchOutcome, int]:
         """The results, and the show they are assigned to."""
         episode = self.library.get_episode(episode_id)
         wanted = Wanted("episode", episode.show_title, episode.show_year, episode.season, episode.number)
-        return self.search.find(wanted, episode.show_tmdb_id), episode.show_id
+        return self._find(wanted, episode.show_tmdb_id), episode.show_id
+
+    def _find(self, wanted: Wanted, tmdb_id: int | None) -> SearchOutcome:
+        with self.upstream.slot():
+            return self.search.find(wanted, tmdb_id)
+
+    # -- TMDB and subtitles, asked while a request waits ---------------------
+
+    def tmdb_search(self, kind: str, query: str) -> list[TmdbHit]:
+        with self.upstream.slot():
+            return self._tmdb().search(kind, query)
+
+    def subtitle_search(self, item: ItemRef, languages: Sequence[str]) -> SubtitleSearch:
+        with self.upstream.slot():
+            return self.subtitles.search(item, languages)
+
+    def subtitle_download(self, item: ItemRef, language: str, file_id: int | None = None,
+                          variant: str | None = None) -> DownloadedSubtitle:
+        with self.upstream.slot():
+            return self.subtitles.download(item, language, file_id, variant)
 
     # -- torrents ---------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
 from momoshtrem.torrent.waits import SwarmWaitBounds
+from momoshtrem.upstream_waits import UpstreamWaits
 from momoshtrem.ui.app import UI_PREFIX, WebUI
 from momoshtrem.ui.status import StatusSections
 
@@ -116,6 +117,7 @@ class Server:
                                  config.search.timeout, config.search.preferred_resolution),
             max_upload_bytes=config.server.max_upload_bytes,
             probes=self.probes,
+            upstream=UpstreamWaits.for_workers(config.server.threads),
         )
         api = ApiApp(self.actions)
         streaming = config.streaming

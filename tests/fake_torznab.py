@@ -79,10 +79,12 @@ class FakeTorznab:
     items: list[Item] = field(default_factory=list)
     queries: list[dict[str, list[str]]] = field(default_factory=list)
     stop_hanging: threading.Event = field(default_factory=threading.Event)
+    hung: int = 0  # requests to `hang` that are waiting now
     server: LoopbackServer | None = None
 
     def start(self) -> "FakeTorznab":
         fake = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
@@ -90,7 +92,11 @@ class FakeTorznab:
                 query = parse_qs(parts.query)
                 indexer, _, rest = parts.path.strip("/").partition("/")
                 if indexer == "hang":
+                    with lock:
+                        fake.hung += 1
                     fake.stop_hanging.wait(60)
+                    with lock:
+                        fake.hung -= 1
                     return
                 if query.get("apikey") != [API_KEY] or indexer == "badkey":
                     return self._send(200, b'<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 import pytest
 import requests
 
+from tests.fake_torznab import FakeTorznab
 from tests.helpers import RunningServer, make_test_config, wait_until
 
 PROPFIND_ROOT = b"PROPFIND / HTTP/1.1\r\nHost: 127.0.0.1\r\nDepth: 0\r\nContent-Length: 0\r\n\r\n"
@@ -103,6 +104,16 @@ def test_an_idle_keep_alive_connection_outlives_the_header_timeout(short_headers
             answer += chunk
 
 
+def _assert_refused_while_they_wait(server: RunningServer, refused: requests.Response, why: str,
+                                    waiting: list[threading.Thread]) -> None:
+    """A request beyond a bound is a quick 503 while the bounded ones still wait, and the share still lists."""
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "5"
+    assert why in refused.json()["error"]
+    assert all(thread.is_alive() for thread in waiting)  # refused while they wait: it queued behind nothing
+    assert server.dav("PROPFIND", "/", headers={"Depth": "1"}, timeout=5).status_code == 207
+
+
 def test_assignments_waiting_on_dead_swarms_are_bounded_and_the_rest_refused_at_once(tmp_path):
     config = make_test_config(tmp_path)
     config.torrent.metadata_timeout = 120  # the waiting ones outlast the test; stopping the server ends them
@@ -120,15 +131,37 @@ def test_assignments_waiting_on_dead_swarms_are_bounded_and_the_rest_refused_at_
         wait_until(lambda: all(server.server.engine.fetch_progress(h) is not None for h in dead[:bound]), 10,
                    "the first assignments to wait for metadata")
         refused = server.api("POST", f"/api/movies/{movies[-1]}/assign", json={"source": dead[-1]}, timeout=10)
-        assert refused.status_code == 503, refused.text
-        assert refused.headers["Retry-After"] == "5"
-        assert "wait for metadata" in refused.json()["error"]
-        assert all(thread.is_alive() for thread in waiting)  # refused while they wait: it queued behind nothing
-        assert server.dav("PROPFIND", "/", headers={"Depth": "1"}, timeout=5).status_code == 207
+        _assert_refused_while_they_wait(server, refused, "wait for metadata", waiting)
     finally:
         server.stop()  # wakes the waiting fetches
         for thread in waiting:
             thread.join(30)
+
+
+def test_release_searches_waiting_on_a_hung_indexer_are_bounded_and_the_rest_refused_at_once(tmp_path):
+    from momoshtrem.config import IndexerConfig
+
+    torznab = FakeTorznab().start()
+    config = make_test_config(tmp_path)
+    config.search.timeout = 60  # the hung searches outlast the test; ending the hang ends them
+    config.search.indexers = [IndexerConfig(name="hang", url=torznab.url("hang"), api_key="key")]
+    server = RunningServer(config)
+    bound = server.server.actions.upstream.limit
+    movie = server.api("POST", "/api/movies", json={"title": "Heat", "year": 1995}).json()["id"]
+    releases = f"{server.url}/api/movies/{movie}/releases"
+    waiting = [threading.Thread(target=requests.get, args=(releases,), kwargs={"timeout": 150}) for _ in range(bound)]
+    try:
+        for thread in waiting:
+            thread.start()
+        wait_until(lambda: torznab.hung == bound, 10, "the first searches to wait on the indexer")
+        refused = server.api("GET", f"/api/movies/{movie}/releases", timeout=10)
+        _assert_refused_while_they_wait(server, refused, "wait on indexers", waiting)
+    finally:
+        torznab.close()  # the hung indexer answers nothing now: the searches end
+        for thread in waiting:
+            thread.join(30)
+        server.stop()
+    assert server.server.actions.upstream.waiting == 0
 
 
 def test_a_torrent_with_more_files_to_match_than_the_cap_is_refused_and_changes_nothing(server, torrent_factory):

@@ -189,7 +189,7 @@ class ApiApp:
     def search_subtitles(self, request: Request, kind: str, item_id: int) -> Response:
         """`?languages=en,fr` (default: subtitles.auto_languages); results best first."""
         languages = [code for code in request.args.get("languages", "").split(",") if code.strip()]
-        outcome = self.ctx.subtitles.search(_item_ref(kind, item_id), languages or self.ctx.subtitles.auto_languages)
+        outcome = self.ctx.subtitle_search(_item_ref(kind, item_id), languages or self.ctx.subtitles.auto_languages)
         return _json(asdict(outcome))
 
     def download_subtitle(self, request: Request, kind: str, item_id: int) -> Response:
@@ -198,7 +198,7 @@ class ApiApp:
         if not isinstance(body.get("language"), str):
             raise InvalidInput("'language' is required: an ISO 639-1 code such as en or fr")
         file_id = _int_field(body, "file_id", minimum=1) if "file_id" in body else None
-        record = self.ctx.subtitles.download(_item_ref(kind, item_id), body["language"], file_id, body.get("variant"))
+        record = self.ctx.subtitle_download(_item_ref(kind, item_id), body["language"], file_id, body.get("variant"))
         return _json(asdict(record), status=201)
 
     def delete_subtitle(self, request: Request, subtitle_id: int) -> Response:

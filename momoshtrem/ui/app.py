@@ -136,7 +136,7 @@ class WebUI:
         hits, message = None, None
         if query and self.actions.tmdb is not None:
             try:
-                hits = self.actions.tmdb.search(kind, query)
+                hits = self.actions.tmdb_search(kind, query)
             except LibraryError as exc:
                 message = _error(str(exc))
         return self._page("add.html", title="Add", here="/ui/add", tmdb=self.actions.tmdb is not None, query=query,
@@ -211,7 +211,7 @@ class WebUI:
         languages = request.args.get("languages", "")[:100]
         codes = [code.strip() for code in languages.split(",") if code.strip()]
         try:
-            found = self.actions.subtitles.search(_subtitle_ref(kind, item_id), codes or ["en"])
+            found = self.actions.subtitle_search(_subtitle_ref(kind, item_id), codes or ["en"])
         except LibraryError as exc:
             return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
         return self.item(request, kind, item_id, subtitle_results=found.results, languages=languages)
@@ -219,8 +219,8 @@ class WebUI:
     def subtitle_download(self, request: Request, kind: str, item_id: int) -> Response:
         file_id = _optional_int(request.form.get("file_id"), "File id")
         try:
-            record = self.actions.subtitles.download(_subtitle_ref(kind, item_id), request.form.get("language", ""),
-                                                     file_id)
+            record = self.actions.subtitle_download(_subtitle_ref(kind, item_id), request.form.get("language", ""),
+                                                   file_id)
         except LibraryError as exc:
             return self.item(request, kind, item_id, exc.status, message=_error(str(exc)))
         return self.item(request, kind, item_id, message={"kind": "ok", "text": f"Downloaded {record.language} "
