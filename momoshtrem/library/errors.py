@@ -31,7 +31,7 @@ class Unavailable(LibraryError):
 
 
 class Busy(Unavailable):
-    """Too many requests already wait on the swarm: a client should come back in a moment, not queue."""
+    """Too many requests already wait on swarms or on the internet: a client should come back in a moment, not queue."""
 
     retry_after = 5
 
