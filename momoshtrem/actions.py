@@ -24,7 +24,7 @@ from momoshtrem.tmdb.client import TmdbClient, TmdbHit
 from momoshtrem.torrent.metainfo import MetainfoError, TorrentMeta, parse_torrent
 from momoshtrem.torrent.session import SessionManager
 from momoshtrem.torrent.sources import SourceError, parse_source
-from momoshtrem.upstream_waits import UpstreamWaits
+from momoshtrem.worker_shares import UpstreamWaits
 
 
 _OTHER_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # file://, ftp://...: by its scheme, not a '://' inside

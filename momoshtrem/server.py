@@ -43,10 +43,9 @@ from momoshtrem.tmdb.posters import Posters
 from momoshtrem.streaming.prioritizer import StreamingSettings
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.torrent.session import SessionManager, StoredTorrentLookup
-from momoshtrem.torrent.waits import SwarmWaitBounds
-from momoshtrem.upstream_waits import UpstreamWaits
 from momoshtrem.ui.app import UI_PREFIX, WebUI
 from momoshtrem.ui.status import StatusSections
+from momoshtrem.worker_shares import UpstreamWaits, WorkerShares
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +90,10 @@ class Server:
         self.db = Database(config.library.database)
         self.library = Library(self.db)
         self.trees = TreeCache(self.library, ROOT_MARKERS)
+        shares = WorkerShares.for_workers(config.server.threads)
         self.engine = SessionManager(
             config.torrent, StoredTorrentLookup(self.library.torrent_metadata, self.library.torrent_source),
-            wait_bounds=SwarmWaitBounds.for_workers(config.server.threads),
+            wait_bounds=shares,
         )
         self.probes = None
         if config.library.probe_store_size:
@@ -117,7 +117,7 @@ class Server:
                                  config.search.timeout, config.search.preferred_resolution),
             max_upload_bytes=config.server.max_upload_bytes,
             probes=self.probes,
-            upstream=UpstreamWaits.for_workers(config.server.threads),
+            upstream=UpstreamWaits(shares.internet),
         )
         api = ApiApp(self.actions)
         streaming = config.streaming

@@ -56,7 +56,8 @@ from momoshtrem.torrent.reports import (
 from momoshtrem.torrent.resume import ResumeStore
 from momoshtrem.torrent.settings import session_settings
 from momoshtrem.torrent.sources import MagnetSource
-from momoshtrem.torrent.waits import FirstWaits, SwarmWaitBounds
+from momoshtrem.torrent.waits import FirstWaits
+from momoshtrem.worker_shares import WorkerShares
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class StoredTorrentLookup:
 
 class SessionManager:
     def __init__(self, config: TorrentConfig, stored: StoredTorrentLookup, *,
-                 wait_bounds: SwarmWaitBounds) -> None:
+                 wait_bounds: WorkerShares) -> None:
         self.config = config
         self.wait_bounds = wait_bounds
         self._stored = stored

@@ -1,42 +1,20 @@
-"""How many requests may hold a server worker while they wait on swarms.
-
-Each read that waits for pieces holds one of cheroot's workers for up to
-`read_timeout`; a dead swarm's readers (a player retrying, a scanner) would
-otherwise take them all, and listings would queue behind them. The bounds
-keep the rest of the workers for listings, HEADs and the API.
-"""
+"""The GETs whose first read may wait for pieces, counted against their share of the workers (worker_shares.py)."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Callable
 
 from momoshtrem.library.errors import Busy
 from momoshtrem.torrent.active import ActiveTorrent
 from momoshtrem.torrent.readstats import ReadStats
-
-
-@dataclass(frozen=True)
-class SwarmWaitBounds:
-    """How many requests may hold a worker while they wait on swarms: reads (in all, on one torrent), assignments."""
-
-    reads: int
-    reads_per_torrent: int
-    metadata_fetches: int
-
-    @classmethod
-    def for_workers(cls, threads: int) -> "SwarmWaitBounds":
-        """Half the workers may wait for pieces (a quarter on one torrent), an eighth for metadata: the rest
-        (at least three eighths) always list, HEAD and answer the API."""
-        return cls(reads=max(threads // 2, 1), reads_per_torrent=max(threads // 4, 1),
-                   metadata_fetches=max(threads // 8, 1))
+from momoshtrem.worker_shares import WorkerShares
 
 
 class FirstWaits:
     """The GETs whose first read may wait for pieces, counted by torrent."""
 
-    def __init__(self, bounds: SwarmWaitBounds, read_stats: ReadStats) -> None:
+    def __init__(self, bounds: WorkerShares, read_stats: ReadStats) -> None:
         self.bounds = bounds
         self._read_stats = read_stats
         self._lock = threading.Lock()
