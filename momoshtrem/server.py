@@ -128,7 +128,7 @@ class Server:
             probe_seconds=streaming.probe_seconds,
             read_timeout=config.torrent.read_timeout,
             prioritize=streaming.prioritize,
-            local_copies=self.probes.store.peek if self.probes else lambda info_hash, file_index: None,
+            local_copies=self.probes.stored if self.probes else lambda info_hash, file_index: None,
         )
         self.content = Content(self.engine, self.streams, self.probes, self.subtitle_files, config.server.socket_timeout)
         self.share = dav = build_dav_app(

@@ -61,6 +61,18 @@ class StoredProbe:
             before += byte_range.length
         raise ValueError(f"byte {position} is not in the probe store")
 
+    def read(self, position: int, length: int) -> bytes | None:
+        """The `length` bytes at `position` of the torrent file, if all of them are stored and the entry is still
+        there (an eviction may have removed it since it was looked up)."""
+        if self.covered_until(position) < position + length:
+            return None
+        try:
+            with open(self.path, "rb") as handle:
+                data = os.pread(handle.fileno(), length, self.offset_in_entry(position))
+        except OSError:
+            return None
+        return data if len(data) == length else None
+
 
 Key = tuple[str, int]  # (info hash, file index)
 

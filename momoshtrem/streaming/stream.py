@@ -176,8 +176,9 @@ class FileStream:
         wait elsewhere cannot clear its deadlines behind its back.
         """
         length = max(0, min(length, self.file.size - offset))
-        stored = self._read_stored(offset, length)
-        if stored is not None:
+        probe = self._stored_probe()
+        stored = probe.read(offset, length) if probe else None
+        if stored is not None:  # else not stored, or evicted from the store meanwhile: the swarm it is
             return stored
         pieces = list(self.span.pieces_for(offset, length))
         torrent = self.torrent
@@ -203,17 +204,6 @@ class FileStream:
     def _stored_probe(self) -> StoredProbe | None:
         probe = self._local_copy()
         return probe if probe is not None and probe.file_size == self.file.size else None
-
-    def _read_stored(self, offset: int, length: int) -> bytes | None:
-        probe = self._stored_probe()
-        if probe is None or probe.covered_until(offset) < offset + length:
-            return None
-        try:
-            with open(probe.path, "rb") as handle:
-                data = os.pread(handle.fileno(), length, probe.offset_in_entry(offset))
-        except OSError:  # evicted from the store meanwhile: the swarm it is
-            return None
-        return data if len(data) == length else None
 
 
 class PriorityReader(TorrentReader):
