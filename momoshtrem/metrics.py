@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from momoshtrem.probestore.fetcher import ProbeFetcher
 from momoshtrem.requestlog import CompletedRequest
 from momoshtrem.torrent.session import SessionManager
+from momoshtrem.worker_shares import UpstreamWaits
 
 # Methods a client of the share or the API sends; anything else is counted as "other", so a
 # stranger's made-up methods cannot grow the label set without bound.
@@ -29,7 +30,8 @@ FIRST_BYTE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30,
 
 class Metrics:
     def __init__(self, engine: SessionManager, probes: ProbeFetcher | None = None,
-                 assigned_files: Callable[[], set[tuple[str, int]]] | None = None) -> None:
+                 assigned_files: Callable[[], set[tuple[str, int]]] | None = None,
+                 upstream: UpstreamWaits | None = None) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter("momoshtrem_http_requests", "HTTP requests answered, by method and status",
                                  ["method", "status"], registry=self.registry)
@@ -41,6 +43,8 @@ class Metrics:
         self.registry.register(_EngineCollector(engine))
         if probes is not None and assigned_files is not None:
             self.registry.register(_ProbeStoreCollector(probes, assigned_files))
+        if upstream is not None:
+            self.registry.register(_UpstreamCollector(upstream))
         self.app: Callable = make_wsgi_app(self.registry)
 
     def observe(self, request: CompletedRequest) -> None:
@@ -100,3 +104,17 @@ class _ProbeStoreCollector(Collector):
         yield files
         yield GaugeMetricFamily("momoshtrem_probe_store_bytes", "Bytes the probe store holds on disk",
                                 value=self._probes.store.usage())
+
+
+class _UpstreamCollector(Collector):
+    """Requests waiting on indexers, TMDB or OpenSubtitles now, and those refused for want of a worker share."""
+
+    def __init__(self, upstream: UpstreamWaits) -> None:
+        self._upstream = upstream
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily("momoshtrem_internet_waits", "Requests waiting on indexers, TMDB or OpenSubtitles",
+                                value=self._upstream.waiting)
+        yield CounterMetricFamily("momoshtrem_refused_internet_requests",
+                                  "Requests answered 503 because too many already waited on the internet",
+                                  value=self._upstream.refused)

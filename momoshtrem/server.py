@@ -137,7 +137,7 @@ class Server:
             before_get=self.content.ready,
             block_size=config.server.block_size,
         )
-        self.metrics = Metrics(self.engine, self.probes, self.library.assigned_files)
+        self.metrics = Metrics(self.engine, self.probes, self.library.assigned_files, self.actions.upstream)
         posters = Posters(tmdb, config.tmdb.image_base_url, Path(config.tmdb.poster_dir), config.tmdb.timeout)
         web_ui = WebUI(self.actions, StatusSections(self.library, self.engine, self.streams, self.probes), posters)
         routes = {API_PREFIX: api, UI_PREFIX: web_ui, METRICS_PATH: self.metrics.app}

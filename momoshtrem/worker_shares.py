@@ -43,17 +43,25 @@ class UpstreamWaits:
         self.limit = limit
         self._lock = threading.Lock()
         self._waiting = 0
+        self._refused = 0
 
     @property
     def waiting(self) -> int:
         with self._lock:
             return self._waiting
 
+    @property
+    def refused(self) -> int:
+        """Requests answered 503 since the start, for /metrics."""
+        with self._lock:
+            return self._refused
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Held while a request waits on an indexer, TMDB or OpenSubtitles; Busy (a 503) when none is free."""
         with self._lock:
             if self._waiting >= self.limit:
+                self._refused += 1
                 raise Busy(f"{self._waiting} requests already wait on indexers, TMDB or OpenSubtitles (at most "
                            f"{self.limit}); try again in a few seconds")
             self._waiting += 1

@@ -156,6 +156,9 @@ def test_release_searches_waiting_on_a_hung_indexer_are_bounded_and_the_rest_ref
         wait_until(lambda: torznab.hung == bound, 10, "the first searches to wait on the indexer")
         refused = server.api("GET", f"/api/movies/{movie}/releases", timeout=10)
         _assert_refused_while_they_wait(server, refused, "wait on indexers", waiting)
+        metrics = server.api("GET", "/metrics", timeout=5).text
+        assert f"momoshtrem_internet_waits {float(bound)}" in metrics
+        assert "momoshtrem_refused_internet_requests_total 1.0" in metrics
     finally:
         torznab.close()  # the hung indexer answers nothing now: the searches end
         for thread in waiting:
