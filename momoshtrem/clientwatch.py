@@ -1,4 +1,9 @@
-"""Whether the client of a response under way still reads it: for work that only a reading client needs.
+"""Whether the client of a response under way is still there, and still reads it.
+
+`client_hung_up` is for a read that waits for pieces: ffmpeg and mpv hang up
+the connection they read before a seek, and a read left waiting for that
+client would hold a worker until the read timeout and keep asking the swarm
+for pieces nobody reads.
 
 A GET served from the probe store reaches the end of the stored bytes long
 before a player that only probed has read that far: ffprobe reads 100 KB of
@@ -27,18 +32,27 @@ _HUNG_UP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0x2000
 _SEND_QUEUE = getattr(termios, "TIOCOUTQ", None)  # Linux; elsewhere only a hang-up is seen
 
 
+def client_hung_up(sock: socket.socket | None) -> bool:
+    """True once the client closed its end (or the socket is gone); never blocks."""
+    if sock is None:
+        return False
+    try:
+        return _hung_up(_watch(sock.fileno()))
+    except (OSError, ValueError):  # a closed socket
+        return True
+
+
 def client_keeps_reading(sock: socket.socket | None, timeout: float) -> bool:
     """True once every byte sent has been taken by the client; False if it hangs up or stalls for `timeout`."""
     if sock is None:
         return True  # a server without the socket in environ: behave as before
     try:
         fd = sock.fileno()
-        poller = select.poll()
-        poller.register(fd, _HUNG_UP)
+        poller = _watch(fd)
         deadline = time.monotonic() + timeout
         waited = False
         while True:
-            if any(events & _HUNG_UP for _, events in poller.poll(0)):
+            if _hung_up(poller):
                 log.debug("the client hung up before taking what was sent")
                 return False
             unsent = _unsent_bytes(fd)
@@ -53,6 +67,16 @@ def client_keeps_reading(sock: socket.socket | None, timeout: float) -> bool:
             poller.poll(min(left, POLL_SECONDS) * 1000)
     except (OSError, ValueError):  # a closed socket
         return False
+
+
+def _watch(fd: int) -> select.poll:
+    poller = select.poll()
+    poller.register(fd, _HUNG_UP)
+    return poller
+
+
+def _hung_up(poller: select.poll) -> bool:
+    return any(events & _HUNG_UP for _, events in poller.poll(0))
 
 
 def _unsent_bytes(fd: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO, Callable
 
-from momoshtrem.clientwatch import SOCKET_KEY, client_keeps_reading
+from momoshtrem.clientwatch import SOCKET_KEY, client_hung_up, client_keeps_reading
 from momoshtrem.dav.app import range_bounds
 from momoshtrem.library.errors import Unavailable
 from momoshtrem.library.tree import FileNode
@@ -19,7 +19,7 @@ from momoshtrem.probestore.reader import StoredFirstReader
 from momoshtrem.probestore.store import StoredProbe
 from momoshtrem.streaming.stream import Streams
 from momoshtrem.subtitles.files import SubtitleFiles
-from momoshtrem.torrent.reader import ReadError
+from momoshtrem.torrent.reader import ReadError, TorrentReader
 from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,19 @@ class Content:
         if node.stored_path:
             return open(self.subtitle_files.path(node.stored_path), "rb")
         start, end = range_bounds(environ.get("HTTP_RANGE"), node.size)
+        client = environ.get(SOCKET_KEY)
+
+        def open_swarm() -> TorrentReader:
+            return self.streams.open(node.info_hash, node.file_index, client_gone=lambda: client_hung_up(client))
+
         probe = self._stored_at(node, start)
         if probe is None:
-            return self.streams.open(node.info_hash, node.file_index)
+            return open_swarm()
         try:
-            reader = StoredFirstReader(
-                probe,
-                open_swarm=lambda: self.streams.open(node.info_hash, node.file_index),
-                may_continue=lambda: client_keeps_reading(environ.get(SOCKET_KEY), self.client_timeout),
-            )
+            reader = StoredFirstReader(probe, open_swarm,
+                                       may_continue=lambda: client_keeps_reading(client, self.client_timeout))
         except FileNotFoundError:  # evicted from the store since it was looked up: the swarm has the bytes
-            return self.streams.open(node.info_hash, node.file_index)
+            return open_swarm()
         stored_end = probe.covered_until(start)
         if end is not None and end > stored_end:  # the client asked for more than is stored: the swarm starts now
             try:

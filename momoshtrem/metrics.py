@@ -69,6 +69,7 @@ class _EngineCollector(Collector):
             ("blocked_read_seconds", "Time reads spent waiting for pieces"),
             ("read_timeouts", "Reads that gave up after torrent.read_timeout"),
             ("read_errors", "Reads that failed otherwise (torrent error, cancelled)"),
+            ("abandoned_reads", "Reads that waited for pieces until their client hung up (a player's seek)"),
             ("seeks", "Reads that jumped away from where the reader's last read ended"),
             ("refused_reads", "GETs answered 503 because too many reads already waited for pieces"),
         ):

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 import pytest
 import requests
 
+from momoshtrem.streaming.stream import DETECTOR_ID
 from tests.helpers import MadeTorrent, RunningServer, Seeder, Tracker, wait_until
 
 MiB = 1024 * 1024
@@ -345,6 +348,56 @@ def test_stopping_the_server_wakes_a_blocked_reader_at_once(config, seeder, movi
     finally:
         if not stopped:
             server.stop()
+
+
+def test_a_player_that_seeks_on_while_reads_wait_is_never_refused_by_the_reads_it_hung_up(config, seeder,
+                                                                                         movie_torrent):
+    """ffmpeg and mpv hang up the connection they read before a seek. A read left waiting for that client held
+    a worker and a place among the torrent's waiting reads until the read timeout (so a few seeks in a slow swarm
+    got a 503), and whenever the newer reader had its bytes, its wait steered the swarm to pieces nobody reads."""
+    config.server.threads = 8  # at most 2 reads of one torrent wait for pieces
+    config.torrent.read_timeout = 120
+    server = RunningServer(config)
+    try:
+        seeder.seed(movie_torrent)
+        assign_movie(server, {"source": seeder.magnet(movie_torrent)})
+        seeder.stop_seeding(movie_torrent)  # every read waits for pieces nobody has
+        engine = server.server.engine
+        host, port = server.url.removeprefix("http://").split(":")
+
+        def read_at(offset: int) -> socket.socket:
+            client = socket.create_connection((host, int(port)), timeout=30)
+            client.sendall(f"GET {quote(MOVIE)} HTTP/1.1\r\nHost: {host}\r\nRange: bytes={offset}-\r\n\r\n".encode())
+            return client
+
+        def readers_in_the_plan() -> int:  # the container's detector, which waits on its own, left out
+            views = server.server.streams.views(movie_torrent.info_hash)
+            return sum(1 for view in views for reader in view.reader_pieces if reader != DETECTOR_ID)
+
+        def reads_waiting(count: int) -> Callable[[], bool]:
+            def check() -> bool:
+                torrent = engine.find(movie_torrent.info_hash)
+                return torrent is not None and torrent.active_reads == count and readers_in_the_plan() == count
+            return check
+
+        playing = read_at(8 * MiB)
+        wait_until(reads_waiting(1), 30, "the first read to wait for pieces")
+        for seek in range(1, 4):  # the player seeks: a new read, then the old connection hung up
+            seeking = read_at((8 + seek) * MiB)
+            wait_until(reads_waiting(2), 10, f"seek {seek} to wait beside the read before it")
+            playing.close()
+            wait_until(reads_waiting(1), 10, "the read whose client hung up to end and leave the plan")
+            playing = seeking
+        playing.close()
+        wait_until(reads_waiting(0), 10, "the last read to end")
+        stats = engine.read_stats
+        assert stats.abandoned_reads == 4 and stats.refused_reads == stats.read_timeouts == stats.read_errors == 0
+        assert server.dav("PROPFIND", "/Movies/", headers={"Depth": "1"}).status_code == 207
+        metrics = server.api("GET", "/metrics").text
+        assert "momoshtrem_abandoned_reads_total 4.0" in metrics
+        assert 'momoshtrem_http_requests_total{method="GET",status="499"} 4.0' in metrics, metrics
+    finally:
+        server.stop()
 
 
 def test_a_seeder_back_on_its_address_after_a_long_absence_serves_the_waiting_reader(config, movie_torrent):

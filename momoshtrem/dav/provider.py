@@ -14,9 +14,12 @@ from wsgidav.dav_error import HTTP_GATEWAY_TIMEOUT, HTTP_SERVICE_UNAVAILABLE, DA
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from momoshtrem.library.tree import FileNode, FolderNode, TreeCache
-from momoshtrem.torrent.reader import ReadError, ReadTimeout
+from momoshtrem.torrent.reader import ClientGone, ReadError, ReadTimeout
 
 ContentOpener = Callable[[FileNode, dict], BinaryIO]  # the file, and the request's environ
+# nginx's code for a client that hung up before its answer: never sent, it tells the request log and the
+# metrics that nothing failed on our side.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class LibraryProvider(DAVProvider):
@@ -136,6 +139,8 @@ class _StatusOnError:
             return self._reader.read(size)
         except ReadTimeout as exc:
             raise DAVError(HTTP_GATEWAY_TIMEOUT, str(exc)) from exc
+        except ClientGone as exc:
+            raise DAVError(CLIENT_CLOSED_REQUEST, str(exc)) from exc
         except ReadError as exc:
             raise DAVError(HTTP_SERVICE_UNAVAILABLE, str(exc)) from exc
 

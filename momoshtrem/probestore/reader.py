@@ -18,13 +18,9 @@ from typing import Callable
 from momoshtrem.library.errors import LibraryError
 from momoshtrem.probestore.store import StoredProbe
 from momoshtrem.seekable import SeekableReader
-from momoshtrem.torrent.reader import ReadError, TorrentReader
+from momoshtrem.torrent.reader import ClientGone, ReadError, TorrentReader
 
 log = logging.getLogger(__name__)
-
-
-class ClientGone(ReadError):
-    """The client hung up (or stopped reading) before the bytes the swarm would have to send."""
 
 
 class StoredFirstReader(SeekableReader):

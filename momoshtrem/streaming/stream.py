@@ -29,7 +29,7 @@ from momoshtrem.probestore.store import StoredProbe
 from momoshtrem.streaming.containers import ContainerIndex, analyzer_for, index_read_before_play
 from momoshtrem.streaming.prioritizer import PiecePlan, Prioritizer, ReadWindow, StreamingSettings
 from momoshtrem.torrent.active import ActiveTorrent
-from momoshtrem.torrent.reader import TorrentReader
+from momoshtrem.torrent.reader import ClientGoneCheck, TorrentReader
 from momoshtrem.torrent.session import SessionManager
 
 log = logging.getLogger(__name__)
@@ -211,8 +211,9 @@ class PriorityReader(TorrentReader):
 
     _ids = itertools.count(1)
 
-    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, stream: FileStream, read_timeout: float) -> None:
-        super().__init__(manager, torrent, stream.file, read_timeout)
+    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, stream: FileStream, read_timeout: float,
+                 client_gone: ClientGoneCheck | None = None) -> None:
+        super().__init__(manager, torrent, stream.file, read_timeout, client_gone)
         self.stream = stream
         self._id = next(self._ids)
         self._opened_at = time.monotonic()
@@ -269,17 +270,19 @@ class Streams:
         self._lock = threading.Lock()
         self._streams: dict[tuple[str, int], FileStream] = {}
 
-    def open(self, info_hash: str, file_index: int) -> TorrentReader:
+    def open(self, info_hash: str, file_index: int, client_gone: ClientGoneCheck | None = None) -> TorrentReader:
+        """`client_gone` tells a waiting read that its client hung up (see torrent/reader.py)."""
         torrent = self.manager.activate(info_hash)
         if not self.prioritize:
-            return SequentialReader(self.manager, torrent, torrent.meta.files[file_index], self.read_timeout)
+            return SequentialReader(self.manager, torrent, torrent.meta.files[file_index], self.read_timeout,
+                                    client_gone)
         with self._lock:
             stream = self._streams.get((info_hash, file_index))
             if stream is None or stream.torrent is not torrent:  # new, or its torrent was re-added
                 stream = FileStream(self.manager, torrent, file_index, self.settings, self.probe_seconds,
                                     lambda: self.local_copies(info_hash, file_index))
                 self._streams[(info_hash, file_index)] = stream
-        return PriorityReader(self.manager, torrent, stream, self.read_timeout)
+        return PriorityReader(self.manager, torrent, stream, self.read_timeout, client_gone)
 
     def stream(self, info_hash: str, file_index: int) -> FileStream | None:
         with self._lock:

@@ -3,8 +3,9 @@
 `read()` asks the session for the piece under the read position, sleeps on
 the torrent's condition until piece-finished alerts say it is there (no
 polling), then reads the bytes straight from the file in the save path. It
-never waits longer than the read timeout, and closing the reader or stopping
-the server wakes it at once. A read waits for one piece at most and returns
+never waits longer than the read timeout, and closing the reader, stopping
+the server or the client hanging up ends the wait at once (the client is
+looked at every few hundredths of a second while the read waits). A read waits for one piece at most and returns
 short at the first piece still missing after it: the client gets each piece
 as soon as it is there, and the swarm is asked for one piece at a time.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Callable
 
 from momoshtrem.seekable import SeekableReader
 from momoshtrem.torrent.active import ActiveTorrent
@@ -27,6 +29,9 @@ from momoshtrem.torrent.session import SessionManager
 log = logging.getLogger(__name__)
 
 STARVING_CHECK_SECONDS = 2.0  # a wait with no piece for this long checks that the torrent has peers
+CLIENT_CHECK_SECONDS = 0.02  # how often a waiting read looks whether its client hung up
+
+ClientGoneCheck = Callable[[], bool]  # True once the client of the read hung up
 
 
 class ReadError(IOError):
@@ -37,8 +42,13 @@ class ReadTimeout(ReadError):
     pass
 
 
+class ClientGone(ReadError):
+    """The client hung up (or stopped reading) before the bytes the swarm would have to send."""
+
+
 class TorrentReader(SeekableReader):
-    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file: TorrentFile, read_timeout: float) -> None:
+    def __init__(self, manager: SessionManager, torrent: ActiveTorrent, file: TorrentFile, read_timeout: float,
+                 client_gone: ClientGoneCheck | None = None) -> None:
         super().__init__(file.size)
         self._manager = manager
         self._torrent = torrent
@@ -46,6 +56,7 @@ class TorrentReader(SeekableReader):
         self.span = torrent.span(file.index)
         self._path = torrent.save_path / file.path
         self._timeout = read_timeout
+        self._client_gone = client_gone
         self._fd: int | None = None
         self._closing = False
         with torrent.cond:
@@ -125,6 +136,7 @@ class TorrentReader(SeekableReader):
             return
         started = time.monotonic()
         deadline = started + self._timeout
+        starving_check = started + STARVING_CHECK_SECONDS
         failure: str | None = None  # the counter a failed wait adds to
         with torrent.cond:
             torrent.active_reads += 1
@@ -139,12 +151,22 @@ class TorrentReader(SeekableReader):
                     if torrent.error:
                         failure = "read_errors"
                         raise ReadError(f"{self.file.path}: {torrent.error}")
-                    left = deadline - time.monotonic()
+                    if self._client_gone is not None and self._client_gone():
+                        failure = "abandoned_reads"
+                        raise ClientGone(f"{self.file.path}: the client hung up while its read waited for pieces")
+                    now = time.monotonic()
+                    left = deadline - now
                     if left <= 0:
                         failure = "read_timeouts"
                         raise self._timed_out(start, length, missing)
-                    if not torrent.cond.wait(min(left, STARVING_CHECK_SECONDS)):
+                    if now >= starving_check:  # no piece of the torrent came for that long
                         manager.refresh_peers_if_starving(torrent)
+                        starving_check = now + STARVING_CHECK_SECONDS
+                    wait = min(left, starving_check - now)
+                    if self._client_gone is not None:
+                        wait = min(wait, CLIENT_CHECK_SECONDS)
+                    if torrent.cond.wait(wait):  # a piece came (or the reader closes)
+                        starving_check = time.monotonic() + STARVING_CHECK_SECONDS
             finally:
                 torrent.active_reads -= 1
                 torrent.last_read = time.monotonic()

@@ -17,6 +17,7 @@ class ReadStats:
     blocked_read_seconds: float = 0.0  # time spent in those waits
     read_timeouts: int = 0
     read_errors: int = 0  # failed reads other than timeouts (cancelled, torrent error, disk)
+    abandoned_reads: int = 0  # reads that waited for pieces until their client hung up (a player's seek)
     seeks: int = 0  # reads that did not continue where the reader's last one ended
     refused_reads: int = 0  # GETs answered 503 because too many reads already waited for pieces
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
