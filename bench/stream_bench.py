@@ -16,7 +16,11 @@ Files: a 60 s 720p H.264/AAC MP4 with moov at the end, and its MKV remux,
 data dir. Each operation is timed from the moment the file's URL answers:
 `ffprobe`, `ffmpeg -ss 30 ... -frames:v 1`, and `mpv` playing 15 s of the MKV
 from the start and 10 s of the MP4 from 40 s (time to its first frame, and
-the number of times it stopped to buffer after that).
+the number of times it stopped to buffer after that). A seek in a file that
+plays, as a user skipping ahead does it: `mpv` plays each file from the
+start and, two seconds after its first frame, seeks to 40 s (`mpv_seek.lua`),
+timed from the seek to its first frame after it; its floor counts only the
+requests made after the seek.
 
 Clients, in the same run: momoshtrem (prioritized, played right after the
 assignment while the probe store fetches in the background), momoshtrem with
@@ -25,8 +29,9 @@ the baseline, with the single seeder only), with `--store` also "stored probe"
 (played once the probe store holds the file and its torrent has left the
 session) and "no store" (`library.probe_store_size: 0`), and peerflix when `--peerflix` names it (`npm install --prefix /tmp/peerflix
 peerflix`). The floor of an operation is the pieces holding the first 64 KiB
-of each of its requests (logged by the server) at the swarm's combined rate,
-plus the nearest peer's round trip: a lower bound.
+of each of its requests that were missing when it came (logged by the
+server) at the swarm's combined rate, plus the nearest peer's round trip: a
+lower bound.
 
 Then, with the file fully downloaded, it reads it whole through WebDAV with
 curl and compares that with curl reading the same file from disk.
@@ -44,6 +49,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 import requests
@@ -61,13 +67,14 @@ PIECE = MiB
 URL = "{url}"  # where the file's URL goes in a command
 FULL_READ = "full read"
 MPV = ["mpv", "--no-config", "--vo=null", "--ao=null", "--really-quiet"]
+SEEK_WHILE_PLAYING = [f"--script={Path(__file__).resolve().parent / 'mpv_seek.lua'}"]
 
 
 @dataclass(frozen=True)
 class Operation:
     ext: str
     command: list[str]
-    player: bool = False  # mpv: timed to its first frame, stalls counted
+    player: bool = False  # mpv: timed to its first frame (the first after its seek, if it seeks), stalls counted
 
 
 OPERATIONS = {
@@ -79,6 +86,11 @@ OPERATIONS = {
                                         "-f", "null", "-"]),
     "mpv MKV from 0 s": Operation(".mkv", [*MPV, "--length=15", URL], player=True),
     "mpv MP4 from 40 s": Operation(".mp4", [*MPV, "--start=40", "--length=10", URL], player=True),
+    # Playing from the start, two seconds after the first frame it seeks to 40 s (mpv_seek.lua).
+    "mpv MKV seek to 40 s": Operation(".mkv", [*MPV, *SEEK_WHILE_PLAYING, "--script-opts=bench-seek-to=40",
+                                               "--end=50", URL], player=True),
+    "mpv MP4 seek to 40 s": Operation(".mp4", [*MPV, *SEEK_WHILE_PLAYING, "--script-opts=bench-seek-to=40",
+                                               "--end=50", URL], player=True),
 }
 SWARMS = {"one TCP seeder": ONE_TCP_SEEDER, "realistic": REALISTIC, "hostage": HOSTAGE}
 # The sequential baseline pulls the whole file through the realistic swarm's relays (Python, in this process) in
@@ -115,43 +127,60 @@ def shipped_config(tmp: Path) -> Config:
 
 
 class RangeLog:
-    """Wraps the server's WSGI app to record where each GET's range starts."""
+    """Wraps the server's WSGI app to record, for each GET, when it came and which of the pieces holding the
+    first 64 KiB of its range were missing then (a piece already there costs that request nothing)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, missing: Callable[[int], bool]) -> None:
         self.app = app
-        self.starts: list[int] = []
+        self.missing = missing
+        self.requests: list[tuple[float, set[int]]] = []  # (time.perf_counter(), pieces missing)
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET" and "/Movies/" in environ.get("PATH_INFO", ""):
             spec = environ.get("HTTP_RANGE", "bytes=0-")
             first = spec.split("=", 1)[-1].split(",")[0].split("-")[0]
-            self.starts.append(int(first) if first else 0)
+            start = int(first) if first else 0
+            pieces = {start // PIECE, (start + 65535) // PIECE}
+            self.requests.append((time.perf_counter(), {p for p in pieces if self.missing(p)}))
         return self.app(environ, start_response)
 
+    def pieces_missing(self, since: float) -> set[int]:
+        """The pieces the requests made since then waited for (or would have, without the probe store)."""
+        return {piece for at, pieces in self.requests if at >= since for piece in pieces}
 
-def run_client(operation: Operation, url: str, workdir: Path) -> tuple[float, int]:
-    """Runs the operation's command on `url`: (seconds, stalls)."""
+
+def run_client(operation: Operation, url: str, workdir: Path) -> tuple[float, int, float]:
+    """Runs the operation's command on `url`: (seconds, stalls, the perf_counter() at which the timing started)."""
+    started = time.perf_counter()
     if not operation.player:
-        started = time.perf_counter()
         subprocess.run([url if arg == URL else arg for arg in operation.command], check=True, capture_output=True,
                        timeout=300)
-        return time.perf_counter() - started, 0
+        return time.perf_counter() - started, 0, started
     log_file = workdir / "mpv.log"
     command = [url if arg == URL else arg for arg in operation.command]
     subprocess.run([*command[:-1], f"--log-file={log_file}", command[-1]], check=True, capture_output=True,
                    timeout=300)
-    return player_figures(log_file.read_text(errors="replace"))
+    seconds, stalls, timed_from = player_figures(log_file.read_text(errors="replace"))
+    return seconds, stalls, started + timed_from
 
 
-def player_figures(log: str) -> tuple[float, int]:
-    """mpv's time to its first frame (its log's clock starts with the process) and the buffering stops after it."""
-    first = re.search(r"^\[\s*([\d.]+)\]\[v\]\[cplayer\] first video frame after restart shown", log, re.M)
-    if first is None:
-        raise RuntimeError("mpv never showed a frame")
-    first_frame = float(first.group(1))
-    stalls = sum(1 for m in re.finditer(r"^\[\s*([\d.]+)\]\[\w\]\[cplayer\] Enter buffering", log, re.M)
-                 if float(m.group(1)) > first_frame)
-    return first_frame, stalls
+def player_figures(log: str) -> tuple[float, int, float]:
+    """mpv's time to its first frame (its log's clock starts with the process) and the buffering stops after it.
+
+    When mpv_seek.lua sought, the time from its seek to the first frame after it, and the stops after that. The
+    third figure is when the timing started, on the log's clock (0, or the seek).
+    """
+    def times(pattern: str) -> list[float]:
+        return [float(m.group(1)) for m in re.finditer(r"^\[\s*([\d.]+)\]" + pattern, log, re.M)]
+
+    frames = times(r"\[v\]\[cplayer\] first video frame after restart shown")
+    seeks = times(r"\[\w\]\[mpv_seek\] bench: seeking")
+    start = seeks[0] if seeks else 0.0
+    shown = [t for t in frames if t > start]
+    if not shown:
+        raise RuntimeError("mpv never showed a frame" + (" after its seek" if seeks else ""))
+    stalls = sum(1 for t in times(r"\[\w\]\[cplayer\] Enter buffering") if t > shown[0])
+    return shown[0] - start, stalls, start
 
 
 def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, client: str = "momoshtrem") -> Trial:
@@ -163,7 +192,12 @@ def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, clie
         if client in ("no store", "sequential"):
             config.library.probe_store_size = 0
         server = Server(config)
-        log = RangeLog(server._httpd.wsgi_app)
+
+        def missing(piece: int) -> bool:
+            torrent = server.engine.find(made.info_hash)
+            return torrent is None or not torrent.have[min(piece, len(torrent.have) - 1)]
+
+        log = RangeLog(server._httpd.wsgi_app, missing)
         server._httpd.wsgi_app = log
         server.start()
         try:
@@ -180,11 +214,11 @@ def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, clie
                 stored = server.probes.store.peek(made.info_hash, 0).ranges
             url = server.url + quote(f"/Movies/Clip (2020)/Clip (2020){operation.ext}")
             assert requests.head(url).status_code == 200  # the URL answers: the clock starts
-            seconds, stalls = run_client(operation, url, Path(tmp))
+            seconds, stalls, timed_from = run_client(operation, url, Path(tmp))
             torrent = server.engine.find(made.info_hash)
             fetched = torrent.handle.status().total_done if torrent else 0
             size = next(iter(made.files.values()))
-            pieces = {start // PIECE for start in log.starts} | {(start + 65535) // PIECE for start in log.starts}
+            pieces = log.pieces_missing(since=timed_from)  # a seek while playing: the requests after the seek
             # A piece wholly in the probe store is never waited for.
             pieces = {p for p in pieces if p * PIECE < size
                       and not any(r.start <= p * PIECE and min((p + 1) * PIECE, size) <= r.end for r in stored)}
@@ -206,7 +240,7 @@ def peerflix_trial(peerflix: str, made: MadeTorrent, swarm: Swarm, operation: Op
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until(lambda: _answers(url), 60, "peerflix to serve the file", interval=0.01)
-            seconds, stalls = run_client(operation, url, Path(tmp))
+            seconds, stalls, _ = run_client(operation, url, Path(tmp))
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -230,7 +264,7 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
         sizes = {ext: next(iter(m.files.values())) for ext, m in videos.items()}
         print(f"\n## {name}: {swarm.describe()}; {PIECE // MiB} MiB pieces; MP4 {sizes['.mp4'] / 1e6:.1f} MB "
               f"(moov at the end), MKV {sizes['.mkv'] / 1e6:.1f} MB; {trials} cold trials each\n")
-        print(f"{'operation':18} {'client':12} {'median':>7} {'min':>6} {'max':>6} {'stalls':>6} {'MB got':>7} "
+        print(f"{'operation':20} {'client':12} {'median':>7} {'min':>6} {'max':>6} {'stalls':>6} {'MB got':>7} "
               f"{'floor':>6} {'x floor':>8}")
         assigns: list[float] = []
         for operation_name in operations:
@@ -250,7 +284,7 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
                 median = statistics.median(times)
                 got = [t.fetched for t in runs if t.fetched is not None]
                 got_text = f"{statistics.median(got) / 1e6:7.2f}" if got else f"{'-':>7}"
-                print(f"{operation_name:18} {client:12} {median:6.2f}s {min(times):5.2f}s {max(times):5.2f}s "
+                print(f"{operation_name:20} {client:12} {median:6.2f}s {min(times):5.2f}s {max(times):5.2f}s "
                       f"{max(t.stalls for t in runs):6d} {got_text} {floor:5.2f}s "
                       f"{f'{median / floor:7.2f}x' if floor else '      -'}", flush=True)
         if assigns:
