@@ -5,9 +5,10 @@ the torrent's condition until piece-finished alerts say it is there (no
 polling), then reads the bytes straight from the file in the save path. It
 never waits longer than the read timeout, and closing the reader, stopping
 the server or the client hanging up ends the wait at once (the client is
-looked at every few hundredths of a second while the read waits). A read waits for one piece at most and returns
-short at the first piece still missing after it: the client gets each piece
-as soon as it is there, and the swarm is asked for one piece at a time.
+looked at every few hundredths of a second while the read waits). A read
+waits for one piece at most and returns short at the first piece still
+missing after it: the client gets each piece as soon as it is there, and the
+swarm is asked for one piece at a time.
 
 Which pieces to ask for is `prepare_read`'s job, left to subclasses: the
 streaming layer's PriorityReader (a format-aware plan shared by all readers of
