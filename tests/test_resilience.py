@@ -16,6 +16,8 @@ import libtorrent as lt
 import pytest
 import requests
 
+from momoshtrem.torrent.background import background_reads
+from momoshtrem.torrent.reader import ReadTimeout
 from tests.helpers import (
     LOOPBACK_ENV, MadeTorrent, RunningServer, Seeder, ServeProcess, Tracker, deterministic_bytes, free_port,
     make_torrent,
@@ -253,17 +255,23 @@ def test_data_lost_behind_the_server_is_downloaded_again(server, seeder, tmp_pat
     assert "checking its files again" in caplog.text
 
 
-def test_corrupt_pieces_are_never_served_and_the_log_says_why_the_read_fails(config, seeder, tmp_path, caplog):
-    config.torrent.read_timeout = 3
-    made = film(tmp_path / "content", "Bad.2006.mkv", 1 * MiB)
+def seeding_corrupt_data(seeder: Seeder, base: Path) -> MadeTorrent:
+    """A film whose only seeder's disk went bad under its first piece after it checked its data."""
+    made = film(base, "Bad.2006.mkv", 1 * MiB)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(made.data)
     params.save_path = str(made.root)
     params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
     handle = seeder.session.add_torrent(params)  # checked, not seed mode: it serves what its disk holds
     wait_until(lambda: handle.status().is_seeding, 30, "the seeder to check its data")
-    with open(made.root / "Bad.2006.mkv", "r+b") as data:  # then the disk goes bad under it
+    with open(made.root / "Bad.2006.mkv", "r+b") as data:
         data.write(b"\0" * PIECE)
+    return made
+
+
+def test_corrupt_pieces_are_never_served_and_the_log_says_why_the_read_fails(config, seeder, tmp_path, caplog):
+    config.torrent.read_timeout = 3
+    made = seeding_corrupt_data(seeder, tmp_path / "content")
     running = RunningServer(config)
     try:
         movie = add_movie(running.url, "Bad", 2006)
@@ -274,6 +282,22 @@ def test_corrupt_pieces_are_never_served_and_the_log_says_why_the_read_fails(con
                    "the corrupt piece and the timeout to be logged")
         timeout_lines = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()]
         assert any("arrived corrupt" in line for line in timeout_lines), timeout_lines
+    finally:
+        running.stop()
+
+
+def test_a_background_fetch_of_corrupt_pieces_fails_saying_so(config, seeder, tmp_path):
+    """The probe store's fetches: the failure is the probe's error in the API, the CLI and the status page."""
+    made = seeding_corrupt_data(seeder, tmp_path / "content")
+    running = RunningServer(config)
+    try:
+        movie = add_movie(running.url, "Bad", 2006)
+        assert running.api("POST", f"/api/movies/{movie}/assign", json={"source": seeder.magnet(made)}).status_code == 200
+        engine = running.server.engine
+        with background_reads(engine, made.info_hash) as reads:
+            with pytest.raises(ReadTimeout, match=r"piece 0 did not arrive in time .*arrived corrupt"):
+                reads.fetch(0, [(0, 100)], piece_timeout=3, pause_while=lambda: False)
+            assert not reads.torrent.have[0]
     finally:
         running.stop()
 

@@ -57,6 +57,11 @@ class ActiveTorrent:
                     self.have[index] = 1 if have else 0
             self.cond.notify_all()
 
+    def corruption_note(self) -> str:
+        """For the message of a wait that timed out: pieces that arrived corrupt are often why."""
+        corrupt = self.hash_failures
+        return f"; {corrupt} pieces arrived corrupt (a peer sent bad data and may be banned)" if corrupt else ""
+
     def waiting_for_peers(self) -> bool:
         """Some stream wants pieces and the torrent is running: it needs peers now."""
         with self.cond:

@@ -73,7 +73,8 @@ class BackgroundReads:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     peers = torrent.handle.status().num_peers
-                    raise ReadTimeout(f"piece {piece} did not arrive in time ({peers} peers connected)")
+                    raise ReadTimeout(f"piece {piece} did not arrive in time ({peers} peers connected"
+                                      f"{torrent.corruption_note()})")
                 if torrent.handle.piece_priority(piece) == 0:
                     torrent.handle.piece_priority(piece, LOW_PRIORITY)
                 manager.mark_reading(torrent)  # resumes it from an idle pause

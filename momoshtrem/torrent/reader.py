@@ -176,11 +176,10 @@ class TorrentReader(SeekableReader):
 
     def _timed_out(self, start: int, length: int, missing: list[int]) -> ReadTimeout:
         peers = self._torrent.handle.status().num_peers
-        corrupt = self._torrent.hash_failures
-        why = f"; {corrupt} pieces arrived corrupt (a peer sent bad data and may be banned)" if corrupt else ""
         error = ReadTimeout(
             f"read of '{self.file.path}' bytes {start}-{start + length - 1} timed out after {self._timeout:.0f} s: "
-            f"{len(missing)} pieces missing (first {missing[0]}), {peers} peers connected{why}"
+            f"{len(missing)} pieces missing (first {missing[0]}), {peers} peers connected"
+            f"{self._torrent.corruption_note()}"
         )
         log.error("%s (torrent %s)", error, self._torrent.info_hash)
         return error
