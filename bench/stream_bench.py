@@ -1,6 +1,6 @@
 """Cold start, cold seek and playback through the real server, from swarms on loopback, with the shipped config.
 
-Run by hand:  .venv/bin/python bench/stream_bench.py [--trials 5] [--peerflix PATH]
+Run by hand:  .venv/bin/python bench/stream_bench.py [--trials 5] [--peerflix PATH] [--webtorrent DIR]
 
 The server under test runs the product's own `config.yaml`, with only what
 keeps it on loopback changed (listen addresses, DHT, LSD, UPnP, NAT-PMP,
@@ -27,11 +27,14 @@ assignment while the probe store fetches in the background), momoshtrem with
 `streaming.prioritize: false` and no probe store (plain sequential download:
 the baseline, with the single seeder only), with `--store` also "stored probe"
 (played once the probe store holds the file and its torrent has left the
-session) and "no store" (`library.probe_store_size: 0`), and peerflix when `--peerflix` names it (`npm install --prefix /tmp/peerflix
-peerflix`). The floor of an operation is the pieces holding the first 64 KiB
-of each of its requests that were missing when it came (logged by the
-server) at the swarm's combined rate, plus the nearest peer's round trip: a
-lower bound.
+session) and "no store" (`library.probe_store_size: 0`); peerflix when
+`--peerflix` names it (`npm install --prefix /tmp/peerflix peerflix`), and
+webtorrent 3 when `--webtorrent` names its package (`npm install
+--ignore-scripts --prefix /tmp/webtorrent webtorrent@3`; run as
+`webtorrent_serve.mjs` says). The floor of an operation is the pieces holding
+the first 64 KiB of each of its requests that were missing when it came
+(logged by the server) at the swarm's combined rate, plus the nearest peer's
+round trip: a lower bound.
 
 Then, with the file fully downloaded, it reads it whole through WebDAV with
 curl and compares that with curl reading the same file from disk.
@@ -62,12 +65,13 @@ from momoshtrem.server import Server  # noqa: E402
 from tests.helpers import MadeTorrent, Seeder, clip_torrents, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
 MiB = 1024 * 1024
 PIECE = MiB
 URL = "{url}"  # where the file's URL goes in a command
 FULL_READ = "full read"
 MPV = ["mpv", "--no-config", "--vo=null", "--ao=null", "--really-quiet"]
-SEEK_WHILE_PLAYING = [f"--script={Path(__file__).resolve().parent / 'mpv_seek.lua'}"]
+SEEK_WHILE_PLAYING = [f"--script={BENCH / 'mpv_seek.lua'}"]
 
 
 @dataclass(frozen=True)
@@ -127,26 +131,31 @@ def shipped_config(tmp: Path) -> Config:
 
 
 class RangeLog:
-    """Wraps the server's WSGI app to record, for each GET, when it came and which of the pieces holding the
-    first 64 KiB of its range were missing then (a piece already there costs that request nothing)."""
+    """Wraps the server's WSGI app to record, for each GET, when it came, the pieces holding the first 64 KiB of
+    its range, and which of the file's pieces were missing then."""
 
-    def __init__(self, app, missing: Callable[[int], bool]) -> None:
+    def __init__(self, app, missing: Callable[[], set[int] | None]) -> None:
         self.app = app
-        self.missing = missing
-        self.requests: list[tuple[float, set[int]]] = []  # (time.perf_counter(), pieces missing)
+        self.missing = missing  # the pieces not downloaded yet; None: all of them (the torrent is not in the session)
+        self.requests: list[tuple[float, set[int], set[int] | None]] = []  # (time.perf_counter(), pieces, missing)
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET" and "/Movies/" in environ.get("PATH_INFO", ""):
             spec = environ.get("HTTP_RANGE", "bytes=0-")
             first = spec.split("=", 1)[-1].split(",")[0].split("-")[0]
             start = int(first) if first else 0
-            pieces = {start // PIECE, (start + 65535) // PIECE}
-            self.requests.append((time.perf_counter(), {p for p in pieces if self.missing(p)}))
+            self.requests.append((time.perf_counter(), {start // PIECE, (start + 65535) // PIECE}, self.missing()))
         return self.app(environ, start_response)
 
     def pieces_missing(self, since: float) -> set[int]:
-        """The pieces the requests made since then waited for (or would have, without the probe store)."""
-        return {piece for at, pieces in self.requests if at >= since for piece in pieces}
+        """The pieces the requests made since then read that were missing when the first of them came (for a
+        seek while playing, its first request follows the seek within milliseconds): a piece fetched ahead of its
+        request counts, one the client had read before the seek does not."""
+        after = [(pieces, missing) for at, pieces, missing in self.requests if at >= since]
+        if not after:
+            return set()
+        missing = after[0][1]
+        return {piece for pieces, _ in after for piece in pieces if missing is None or piece in missing}
 
 
 def run_client(operation: Operation, url: str, workdir: Path) -> tuple[float, int, float]:
@@ -193,9 +202,9 @@ def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, clie
             config.library.probe_store_size = 0
         server = Server(config)
 
-        def missing(piece: int) -> bool:
+        def missing() -> set[int] | None:
             torrent = server.engine.find(made.info_hash)
-            return torrent is None or not torrent.have[min(piece, len(torrent.have) - 1)]
+            return None if torrent is None else {piece for piece, had in enumerate(torrent.have) if not had}
 
         log = RangeLog(server._httpd.wsgi_app, missing)
         server._httpd.wsgi_app = log
@@ -222,24 +231,30 @@ def momoshtrem_trial(made: MadeTorrent, swarm: Swarm, operation: Operation, clie
             # A piece wholly in the probe store is never waited for.
             pieces = {p for p in pieces if p * PIECE < size
                       and not any(r.start <= p * PIECE and min((p + 1) * PIECE, size) <= r.end for r in stored)}
-            floor = len(pieces) * PIECE / swarm.rate + swarm.nearest_round_trip
+            floor = sum(min(PIECE, size - p * PIECE) for p in pieces) / swarm.rate + swarm.nearest_round_trip
         finally:
             server.stop()
     return Trial(seconds, fetched, floor, stalls, assign)
 
 
-def peerflix_trial(peerflix: str, made: MadeTorrent, swarm: Swarm, operation: Operation) -> Trial:
-    """peerflix fetches the metadata and serves the file at /; the clock starts when that URL answers."""
+def node_peer_trial(client: str, script: str, made: MadeTorrent, swarm: Swarm, operation: Operation) -> Trial:
+    """A streaming client from npm (peerflix, webtorrent) fetches the metadata and serves the file over HTTP; the
+    clock starts when the file's URL answers."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
-        peers = [arg for p in swarm.ports for arg in ("--peer", f"127.0.0.1:{p}")]
-        process = subprocess.Popen(
-            ["node", "--require", str(ROOT / "bench" / "node_loopback.cjs"), peerflix, swarm.magnet(made),
-             "--no-dht", "-q", "-h", "127.0.0.1", "-p", str(port), "-f", tmp, *peers],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        magnet = swarm.magnet(made)
+        if client == "peerflix":
+            peers = [arg for p in swarm.ports for arg in ("--peer", f"127.0.0.1:{p}")]
+            args = [script, magnet, "--no-dht", "-q", "-h", "127.0.0.1", "-p", str(port), "-f", tmp, *peers]
+            url = f"http://127.0.0.1:{port}/"
+        else:
+            args = ["--require", str(BENCH / "node_no_webrtc.cjs"), str(BENCH / "webtorrent_serve.mjs"), script,
+                    magnet, tmp, str(port)]
+            url = f"http://127.0.0.1:{port}/webtorrent/{made.info_hash}/{quote(next(iter(made.files)))}"
+        process = subprocess.Popen(["node", "--require", str(BENCH / "node_loopback.cjs"), *args],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: _answers(url), 60, "peerflix to serve the file", interval=0.01)
+            wait_until(lambda: _answers(url), 120, f"{client} to serve the file", interval=0.01)
             seconds, stalls, _ = run_client(operation, url, Path(tmp))
         finally:
             process.terminate()
@@ -255,7 +270,7 @@ def _answers(url: str) -> bool:
 
 
 def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str], operations: list[str],
-                  trials: int, peerflix: str | None) -> None:
+                  trials: int, node_peers: dict[str, str]) -> None:
     swarm = Swarm(specs, list(videos.values()), work / name.replace(" ", "-"))
     try:
         # A seeder's very first peer gets one block per 200 ms for about half a second (measured; later peers,
@@ -273,8 +288,8 @@ def measure_swarm(name: str, specs, videos: dict, work: Path, clients: list[str]
             results: dict[str, list[Trial]] = {client: [] for client in clients}
             for _ in range(trials):  # interleaved, so a slow spell of the machine hits every client alike
                 for client in clients:
-                    if client == "peerflix":
-                        results[client].append(peerflix_trial(peerflix, made, swarm, operation))
+                    if client in node_peers:
+                        results[client].append(node_peer_trial(client, node_peers[client], made, swarm, operation))
                     else:
                         results[client].append(momoshtrem_trial(made, swarm, operation, client))
             assigns += [t.assign for t in results.get("momoshtrem", []) if t.assign is not None]
@@ -335,18 +350,21 @@ def main() -> None:
     parser.add_argument("--swarm", choices=list(SWARMS), action="append", help="only these swarms")
     parser.add_argument("--peerflix", default=shutil.which("peerflix"),
                         help="peerflix's script, compared in the same run (e.g. /tmp/peerflix/node_modules/.bin/peerflix)")
+    parser.add_argument("--webtorrent", help="webtorrent's package directory, compared in the same run "
+                                             "(e.g. /tmp/webtorrent/node_modules/webtorrent)")
     parser.add_argument("--no-sequential", action="store_true", help="leave out the sequential baseline")
     parser.add_argument("--store", action="store_true",
                         help="add the probe store's rows: 'stored probe' (waited for) and 'no store' (turned off)")
     args = parser.parse_args()
     operations = [o for o in args.only or OPERATIONS if o in OPERATIONS]
+    node_peers = {name: path for name, path in (("peerflix", args.peerflix), ("webtorrent", args.webtorrent)) if path}
     with tempfile.TemporaryDirectory() as work:
         videos = make_videos(Path(work))
         for name in (args.swarm or SWARMS) if operations else ():
             sequential = not args.no_sequential and name in SEQUENTIAL_SWARMS
             clients = (["momoshtrem"] + (["stored probe", "no store"] if args.store else [])
-                       + (["sequential"] if sequential else []) + (["peerflix"] if args.peerflix else []))
-            measure_swarm(name, SWARMS[name], videos, Path(work), clients, operations, args.trials, args.peerflix)
+                       + (["sequential"] if sequential else []) + list(node_peers))
+            measure_swarm(name, SWARMS[name], videos, Path(work), clients, operations, args.trials, node_peers)
         if not args.only or FULL_READ in args.only:
             full_read(videos[".mp4"], args.trials)
 
