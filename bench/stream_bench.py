@@ -32,9 +32,9 @@ session) and "no store" (`library.probe_store_size: 0`); peerflix when
 webtorrent 3 when `--webtorrent` names its package (`npm install
 --ignore-scripts --prefix /tmp/webtorrent webtorrent@3`; run as
 `webtorrent_serve.mjs` says). The floor of an operation is the pieces holding
-the first 64 KiB of each of its requests that were missing when it came
-(logged by the server) at the swarm's combined rate, plus the nearest peer's
-round trip: a lower bound.
+the first 64 KiB of each of its requests that were missing when its first
+request came (logged by the server; the last piece at its size), at the
+swarm's combined rate, plus the nearest peer's round trip: a lower bound.
 
 Then, with the file fully downloaded, it reads it whole through WebDAV with
 curl and compares that with curl reading the same file from disk.
