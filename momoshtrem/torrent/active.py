@@ -60,7 +60,9 @@ class ActiveTorrent:
     def corruption_note(self) -> str:
         """For the message of a wait that timed out: pieces that arrived corrupt are often why."""
         corrupt = self.hash_failures
-        return f"; {corrupt} pieces arrived corrupt (a peer sent bad data and may be banned)" if corrupt else ""
+        if not corrupt:
+            return ""
+        return f"; {corrupt} pieces arrived corrupt, from a peer that sent bad data and may be banned"
 
     def waiting_for_peers(self) -> bool:
         """Some stream wants pieces and the torrent is running: it needs peers now."""
